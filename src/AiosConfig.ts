@@ -1,0 +1,194 @@
+/**
+ * The one configuration shape of effect-aios: decoded from plain options (the OpenClaw plugin config,
+ * `plugins.entries.aios.config`) or read from the environment through Effect's `Config`.
+ *
+ * @since 0.1.0
+ */
+import * as Config from "effect/Config"
+import * as ConfigError from "effect/ConfigError"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
+
+const NonNegativeInt = Schema.Int.pipe(Schema.nonNegative())
+const PositiveInt = Schema.Int.pipe(Schema.positive())
+
+/** An absolute `http:` or `https:` URL, stored without a trailing slash. */
+export const BaseUrl = Schema.Trim.pipe(
+  Schema.filter((s) => {
+    try {
+      const u = new URL(s)
+      return u.protocol === "http:" || u.protocol === "https:" ? undefined : "must be an http(s) URL"
+    } catch {
+      return "must be an absolute http(s) URL"
+    }
+  }, { identifier: "BaseUrl" }),
+  Schema.transform(Schema.String, { strict: true, decode: (s) => s.replace(/\/+$/, ""), encode: (s) => s })
+)
+
+/** Per-turn retry policy (see `TurnRetry`). */
+export const RetryOptions = Schema.Struct({
+  maxRetries: Schema.optionalWith(NonNegativeInt, { default: () => 3 }),
+  delayMs: Schema.optionalWith(NonNegativeInt, { default: () => 20_000 }),
+  maxDelayMs: Schema.optionalWith(NonNegativeInt, { default: () => 60_000 }),
+  jitter: Schema.optionalWith(Schema.Literal("none", "full"), { default: () => "none" as const })
+})
+export type RetryOptions = typeof RetryOptions.Type
+
+/** Per-model overrides for the OpenClaw model rows. */
+export const ModelOverride = Schema.Struct({
+  contextWindow: Schema.optional(PositiveInt),
+  maxTokens: Schema.optional(PositiveInt),
+  reasoning: Schema.optional(Schema.Boolean),
+  input: Schema.optional(Schema.Array(Schema.Literal("text", "image")))
+})
+export type ModelOverride = typeof ModelOverride.Type
+
+/**
+ * The configuration Schema. Decoding fills in every default, so `AiosConfig.Type` is complete.
+ *
+ * @since 0.1.0
+ */
+export const AiosConfigSchema = Schema.Struct({
+  baseUrl: Schema.optionalWith(BaseUrl, { default: () => "http://localhost:8000" }),
+  agentName: Schema.optionalWith(Schema.NonEmptyTrimmedString, { default: () => "openclaw" }),
+  requestTimeoutMs: Schema.optionalWith(PositiveInt, { default: () => 120_000 }),
+  catalogTtlMs: Schema.optionalWith(NonNegativeInt, { default: () => 60_000 }),
+  toolCalls: Schema.optionalWith(Schema.Literal("tags", "native"), { default: () => "tags" as const }),
+  retry: Schema.optionalWith(RetryOptions, { default: () => Schema.decodeSync(RetryOptions)({}) }),
+  models: Schema.optionalWith(Schema.Record({ key: Schema.String, value: ModelOverride }), {
+    default: () => ({})
+  })
+})
+
+/** Complete, validated configuration. */
+export type AiosConfigValues = typeof AiosConfigSchema.Type
+/** What a user may write: every key optional. */
+export type AiosConfigInput = typeof AiosConfigSchema.Encoded
+
+/**
+ * Invalid configuration. The message names each offending key and its value.
+ *
+ * @since 0.1.0
+ */
+export class AiosConfigError extends Data.TaggedError("AiosConfigError")<{
+  readonly issues: ReadonlyArray<string>
+}> {
+  override get message(): string {
+    return `Invalid effect-aios configuration: ${this.issues.join("; ")}`
+  }
+}
+
+const render = (value: unknown): string => {
+  const json = JSON.stringify(value)
+  return json === undefined ? String(value) : json.length > 80 ? `${json.slice(0, 77)}...` : json
+}
+
+const valueAt = (input: unknown, path: ReadonlyArray<PropertyKey>): unknown =>
+  path.reduce<unknown>(
+    (acc, key) => (acc !== null && typeof acc === "object" ? (acc as Record<PropertyKey, unknown>)[key] : undefined),
+    input
+  )
+
+const toConfigError = (input: unknown, error: ParseResult.ParseError): AiosConfigError =>
+  new AiosConfigError({
+    issues: ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) => {
+      const key = issue.path.map(String).join(".") || "(root)"
+      return issue._tag === "Missing"
+        ? `${key} is required`
+        : `${key} = ${render(valueAt(input, issue.path))} is invalid (${issue.message.split("\n")[0]})`
+    })
+  })
+
+/**
+ * Decodes plain options (e.g. the OpenClaw plugin config) into a complete configuration.
+ *
+ * @since 0.1.0
+ */
+export const decode = (input: unknown = {}): Either.Either<AiosConfigValues, AiosConfigError> =>
+  Schema.decodeUnknownEither(AiosConfigSchema, { errors: "all", onExcessProperty: "ignore" })(input ?? {}).pipe(
+    Either.mapLeft((e) => toConfigError(input, e))
+  )
+
+/**
+ * The configuration service.
+ *
+ * @since 0.1.0
+ */
+export class AiosConfig extends Context.Tag("effect-aios/AiosConfig")<AiosConfig, AiosConfigValues>() {}
+
+/**
+ * A layer from plain options; fails with `AiosConfigError` naming the bad keys.
+ *
+ * @since 0.1.0
+ */
+export const layer = (options: AiosConfigInput | undefined = {}): Layer.Layer<AiosConfig, AiosConfigError> =>
+  Layer.effect(AiosConfig, decode(options))
+
+/**
+ * Reads `AIOS_URL`, `AIOS_AGENT_NAME`, `AIOS_REQUEST_TIMEOUT_MS`, `AIOS_CATALOG_TTL_MS`, `AIOS_TOOL_CALLS` and
+ * `AIOS_MAX_RETRIES`, `AIOS_RETRY_DELAY_MS`, `AIOS_RETRY_MAX_DELAY_MS`, `AIOS_RETRY_JITTER` on top of `options`.
+ *
+ * @since 0.1.0
+ */
+export const config = (options: AiosConfigInput = {}): Config.Config<AiosConfigValues> => {
+  const str = (name: string) => Config.option(Config.string(name))
+  const num = (name: string) => Config.option(Config.number(name))
+  return Config.all({
+    baseUrl: str("AIOS_URL"),
+    agentName: str("AIOS_AGENT_NAME"),
+    requestTimeoutMs: num("AIOS_REQUEST_TIMEOUT_MS"),
+    catalogTtlMs: num("AIOS_CATALOG_TTL_MS"),
+    toolCalls: str("AIOS_TOOL_CALLS"),
+    maxRetries: num("AIOS_MAX_RETRIES"),
+    delayMs: num("AIOS_RETRY_DELAY_MS"),
+    maxDelayMs: num("AIOS_RETRY_MAX_DELAY_MS"),
+    jitter: str("AIOS_RETRY_JITTER")
+  }).pipe(
+    Config.mapOrFail((env) => {
+      const pick = <A>(o: Option.Option<A>) => Option.getOrUndefined(o)
+      const defined = <T extends Record<string, unknown>>(o: T) =>
+        Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined))
+      const input = {
+        ...options,
+        ...defined({
+          baseUrl: pick(env.baseUrl),
+          agentName: pick(env.agentName),
+          requestTimeoutMs: pick(env.requestTimeoutMs),
+          catalogTtlMs: pick(env.catalogTtlMs),
+          toolCalls: pick(env.toolCalls)
+        }),
+        retry: {
+          ...options.retry,
+          ...defined({
+            maxRetries: pick(env.maxRetries),
+            delayMs: pick(env.delayMs),
+            maxDelayMs: pick(env.maxDelayMs),
+            jitter: pick(env.jitter)
+          })
+        }
+      }
+      return Either.mapLeft(decode(input), (e) => ConfigError.InvalidData([], e.message))
+    })
+  )
+}
+
+/**
+ * A layer from the environment (see `config`), over `options`.
+ *
+ * @since 0.1.0
+ */
+export const layerConfig = (options: AiosConfigInput = {}): Layer.Layer<AiosConfig, ConfigError.ConfigError> =>
+  Layer.effect(AiosConfig, config(options))
+
+/** The defaults, complete. */
+export const defaults: AiosConfigValues = Either.getOrThrow(decode({}))
+
+/** Builds a complete configuration from options, or fails with `AiosConfigError`. */
+export const make = (options: AiosConfigInput = {}): Effect.Effect<AiosConfigValues, AiosConfigError> =>
+  decode(options)

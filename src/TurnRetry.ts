@@ -1,0 +1,292 @@
+/**
+ * The per-turn retry budget. A turn is one model call of the agent loop; each `retry` / `retryStream` call is one
+ * turn with a fresh budget of `maxRetries` retries. Waiting is an Effect `Schedule`, so it runs on the `Clock`
+ * (a `TestClock` drives it in tests) and ends at once when the fiber is interrupted (callers turn an
+ * `AbortSignal` into interruption).
+ *
+ * Waits (all bounded by `maxDelayMs`, so a turn waits at most `maxRetries × maxDelayMs`):
+ * - rate limit: `max(min(delayMs, maxDelayMs), Retry-After)`; with full jitter the policy part is
+ *   `random(0, min(maxDelayMs, delayMs·2^n))`.
+ * - transient (timeout, unreachable, 408, 5xx): `min(maxDelayMs, transientDelayMs·2^n)` (1 s, 2 s, 4 s … by
+ *   default), or `random(0, …)` of it with full jitter; a Retry-After is a floor here too.
+ * - a Retry-After above `maxDelayMs` is not waited for: the turn fails at once with the error, which carries the
+ *   requested wait in `retryAfterMs`, so OpenClaw can fall back.
+ * - anything else (400, 401, 404, model not configured, malformed body, context overflow) never retries.
+ *
+ * @since 0.1.0
+ */
+import * as Chunk from "effect/Chunk"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
+import * as Option from "effect/Option"
+import * as Random from "effect/Random"
+import * as Schedule from "effect/Schedule"
+import * as Stream from "effect/Stream"
+import { AiosConfig, defaults } from "./AiosConfig.js"
+import type { FailoverReason } from "./Failover.js"
+import { classifyError } from "./Failover.js"
+import type { KernelError } from "./KernelError.js"
+import { retryAfterMs, withRetryAfterMs } from "./KernelError.js"
+import * as RetryAfter from "./RetryAfter.js"
+
+/**
+ * Which failures retry: only rate limits, rate limits and transient failures (the default), or a predicate.
+ *
+ * @since 0.1.0
+ */
+export type RetryOn =
+  | "rate_limit"
+  | "transient"
+  | ((error: KernelError, reason: FailoverReason) => boolean)
+
+/**
+ * A complete retry policy. `maxRetries`, `delayMs`, `maxDelayMs` and `jitter` come from `AiosConfig.retry`.
+ *
+ * @since 0.1.0
+ */
+export interface Policy {
+  /** Retries per turn (attempts ≤ maxRetries + 1). */
+  readonly maxRetries: number
+  /** The wait after a rate limit (a floor under Retry-After). */
+  readonly delayMs: number
+  /** No single wait is longer; a Retry-After above it fails the turn at once. */
+  readonly maxDelayMs: number
+  /** `"full"`: the policy wait is random(0, min(maxDelayMs, base·2^n)). */
+  readonly jitter: "none" | "full"
+  /** The first wait after a transient failure; doubles per retry. */
+  readonly transientDelayMs: number
+  readonly retryOn: RetryOn
+}
+
+/**
+ * What identifies a turn in logs.
+ *
+ * @since 0.1.0
+ */
+export interface Meta {
+  readonly turn: string
+  readonly model?: string | undefined
+}
+
+/**
+ * The schedule's decision after a failure.
+ *
+ * @since 0.1.0
+ */
+export type Decision =
+  | {
+    readonly _tag: "Retry"
+    readonly reason: FailoverReason
+    /** Which retry this is, 1-based. */
+    readonly attempt: number
+    readonly delayMs: number
+  }
+  | {
+    readonly _tag: "Stop"
+    readonly why: "not_retryable" | "budget_exhausted" | "retry_after_too_long" | "output_started"
+    readonly reason: FailoverReason
+    readonly requestedMs?: number | undefined
+  }
+
+/** Default first wait after a transient failure. */
+export const defaultTransientDelayMs = 1_000
+
+/**
+ * Counts retries, tagged `reason` (a `FailoverReason`).
+ *
+ * @since 0.1.0
+ */
+export const retriesTotal: Metric.Metric.Counter<number> = Metric.counter("effect_aios_retries_total", {
+  description: "Retries of model calls, by failover reason",
+  incremental: true
+})
+
+const transientReasons: ReadonlySet<FailoverReason> = new Set<FailoverReason>([
+  "timeout",
+  "server_error",
+  "overloaded"
+])
+
+const count = (value: number | undefined, fallback: number): number =>
+  value !== undefined && Number.isFinite(value) && value >= 0 ? Math.floor(value) : fallback
+
+/**
+ * A complete policy from partial options; missing or invalid numbers fall back to the defaults.
+ *
+ * @since 0.1.0
+ */
+export const policy = (options: Partial<Policy> = {}): Policy => ({
+  maxRetries: count(options.maxRetries, defaults.retry.maxRetries),
+  delayMs: count(options.delayMs, defaults.retry.delayMs),
+  maxDelayMs: count(options.maxDelayMs, defaults.retry.maxDelayMs),
+  jitter: options.jitter === "full" ? "full" : "none",
+  transientDelayMs: count(options.transientDelayMs, defaultTransientDelayMs),
+  retryOn: options.retryOn ?? "transient"
+})
+
+const shouldRetry = (policy: Policy, error: KernelError, reason: FailoverReason): boolean => {
+  if (typeof policy.retryOn === "function") return policy.retryOn(error, reason)
+  if (reason === "rate_limit") return true
+  return policy.retryOn === "transient" && transientReasons.has(reason) && error.retryable
+}
+
+/** min(cap, base·2^n), without overflowing into Infinity·0 = NaN. */
+const grow = (base: number, n: number, cap: number): number =>
+  base <= 0 ? 0 : Math.min(cap, base * 2 ** Math.min(n, 64))
+
+/**
+ * The decision after the `retries`-th failure of a turn (0 for the first). `random` in [0, 1) is used only with
+ * full jitter. Pure.
+ *
+ * @since 0.1.0
+ */
+export const decide = (policy: Policy, error: KernelError, retries: number, random: number): Decision => {
+  const reason = classifyError(error)
+  if (!shouldRetry(policy, error, reason)) return { _tag: "Stop", why: "not_retryable", reason }
+  if (retries >= policy.maxRetries) return { _tag: "Stop", why: "budget_exhausted", reason }
+  const requested = Option.getOrUndefined(RetryAfter.fromError(error))
+  if (requested !== undefined && requested > policy.maxDelayMs) {
+    return { _tag: "Stop", why: "retry_after_too_long", reason, requestedMs: requested }
+  }
+  const cap = policy.maxDelayMs
+  const upper = reason === "rate_limit"
+    ? policy.jitter === "full" ? grow(policy.delayMs, retries, cap) : Math.min(policy.delayMs, cap)
+    : grow(policy.transientDelayMs, retries, cap)
+  const base = policy.jitter === "full" ? Math.min(upper, Math.floor(random * (upper + 1))) : upper
+  return { _tag: "Retry", reason, attempt: retries + 1, delayMs: Math.max(base, requested ?? 0) }
+}
+
+const observe = (decision: Decision, meta: Meta, maxDelayMs: number): Effect.Effect<void> => {
+  const annotations = meta.model === undefined ? { turn: meta.turn } : { turn: meta.turn, model: meta.model }
+  if (decision._tag === "Retry") {
+    return Effect.logWarning(
+      `Retrying turn ${meta.turn} in ${decision.delayMs} ms (${decision.reason}, retry ${decision.attempt})`
+    ).pipe(
+      Effect.annotateLogs({
+        ...annotations,
+        attempt: decision.attempt,
+        reason: decision.reason,
+        delayMs: decision.delayMs
+      }),
+      Effect.zipRight(Metric.increment(Metric.tagged(retriesTotal, "reason", decision.reason)))
+    )
+  }
+  if (decision.why === "retry_after_too_long") {
+    return Effect.logWarning(
+      `Not retrying turn ${meta.turn}: the server asked to wait ${decision.requestedMs} ms, above maxDelayMs ${maxDelayMs}`
+    ).pipe(Effect.annotateLogs({ ...annotations, reason: decision.reason, requestedMs: decision.requestedMs }))
+  }
+  return Effect.void
+}
+
+/**
+ * The retry schedule of one turn, over the errors of its attempts. Each run of an effect retried with it starts
+ * with a fresh budget. `canRetry` is asked before each retry (the stream variant answers "not after output").
+ *
+ * @since 0.1.0
+ */
+export const schedule = (
+  policy: Policy,
+  meta: Meta,
+  canRetry: () => boolean = () => true
+): Schedule.Schedule<Decision, KernelError> =>
+  Schedule.identity<KernelError>().pipe(
+    Schedule.intersect(Schedule.count),
+    Schedule.mapEffect(([error, retries]): Effect.Effect<Decision> =>
+      canRetry()
+        ? Effect.map(
+          policy.jitter === "full" ? Random.next : Effect.succeed(1),
+          (random) => decide(policy, error, retries, random)
+        )
+        : Effect.succeed({ _tag: "Stop", why: "output_started", reason: classifyError(error) })
+    ),
+    Schedule.whileOutput((decision) => decision._tag === "Retry"),
+    Schedule.modifyDelay((decision) => Duration.millis(decision._tag === "Retry" ? decision.delayMs : 0)),
+    Schedule.tapOutput((decision) => observe(decision, meta, policy.maxDelayMs))
+  )
+
+// A wait read from the message text goes onto the error, so whoever sees the final error sees it too.
+const withRequestedDelay = <E extends KernelError>(error: E): E =>
+  retryAfterMs(error) !== undefined
+    ? error
+    : Option.match(RetryAfter.fromError(error), { onNone: () => error, onSome: (ms) => withRetryAfterMs(error, ms) })
+
+/**
+ * Per-turn retries.
+ *
+ * @since 0.1.0
+ */
+export class TurnRetry extends Context.Tag("effect-aios/TurnRetry")<TurnRetry, TurnRetry.Service>() {}
+
+/**
+ * @since 0.1.0
+ */
+export declare namespace TurnRetry {
+  /**
+   * @since 0.1.0
+   */
+  export interface Service {
+    readonly policy: Policy
+    /** Runs `effect` as one turn: retried per the policy with a fresh budget; fails with the last error. */
+    readonly retry: <A, E extends KernelError, R>(effect: Effect.Effect<A, E, R>, meta: Meta) => Effect.Effect<A, E, R>
+    /**
+     * Runs `stream` as one turn, retried only while it has emitted nothing: once an element reached the
+     * consumer, errors pass through unretried.
+     */
+    readonly retryStream: <A, E extends KernelError, R>(
+      stream: Stream.Stream<A, E, R>,
+      meta: Meta
+    ) => Stream.Stream<A, E, R>
+  }
+}
+
+/**
+ * The service for a policy (partial options are completed with the defaults). Pure.
+ *
+ * @since 0.1.0
+ */
+export const makeWith = (options: Partial<Policy> = {}): TurnRetry.Service => {
+  const complete = policy(options)
+  return {
+    policy: complete,
+    retry: (effect, meta) => Effect.retry(Effect.mapError(effect, withRequestedDelay), schedule(complete, meta)),
+    retryStream: (stream, meta) =>
+      Stream.suspend(() => {
+        let emitted = false
+        const watched = stream.pipe(
+          Stream.mapError(withRequestedDelay),
+          Stream.mapChunks((chunk) => {
+            if (Chunk.isNonEmpty(chunk)) emitted = true
+            return chunk
+          })
+        )
+        return Stream.retry(watched, schedule(complete, meta, () => !emitted))
+      })
+  }
+}
+
+/**
+ * The service from `AiosConfig.retry`.
+ *
+ * @since 0.1.0
+ */
+export const make: Effect.Effect<TurnRetry.Service, never, AiosConfig> = Effect.map(
+  AiosConfig,
+  (config) => makeWith(config.retry)
+)
+
+/**
+ * @since 0.1.0
+ */
+export const layer: Layer.Layer<TurnRetry, never, AiosConfig> = Layer.effect(TurnRetry, make)
+
+/**
+ * A layer for an explicit policy.
+ *
+ * @since 0.1.0
+ */
+export const layerWith = (options: Partial<Policy> = {}): Layer.Layer<TurnRetry> =>
+  Layer.succeed(TurnRetry, makeWith(options))

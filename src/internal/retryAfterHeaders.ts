@@ -1,0 +1,3 @@
+// TEMPORARY: replaced by RetryAfter.ts (TurnRetry helper) once it lands.
+import type * as Headers from "@effect/platform/Headers"
+export const fromHeaders = (_headers: Headers.Headers): number | undefined => undefined

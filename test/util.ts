@@ -1,0 +1,39 @@
+import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as AiosConfig from "../src/AiosConfig.js"
+import * as KernelClient from "../src/KernelClient.js"
+import * as ModelCatalog from "../src/ModelCatalog.js"
+import * as ReferenceKernel from "../src/ReferenceKernel.js"
+
+/** A reference kernel on an ephemeral loopback port, with an `AiosConfig` pointing at it. */
+export const kernelWithConfig = (
+  options: ReferenceKernel.Options = {},
+  config: AiosConfig.AiosConfigInput = {}
+): Layer.Layer<ReferenceKernel.ReferenceKernel | AiosConfig.AiosConfig> =>
+  Layer.effect(
+    AiosConfig.AiosConfig,
+    Effect.flatMap(ReferenceKernel.ReferenceKernel, (k) => AiosConfig.make({ ...config, baseUrl: k.url }))
+  ).pipe(Layer.provideMerge(ReferenceKernel.layer(options)), Layer.orDie)
+
+/** Reference kernel + config + KernelClient (fetch) + ModelCatalog. */
+export const clientStack = (options: ReferenceKernel.Options = {}, config: AiosConfig.AiosConfigInput = {}) =>
+  ModelCatalog.layer.pipe(
+    Layer.provideMerge(KernelClient.layer),
+    Layer.provideMerge(kernelWithConfig(options, config)),
+    Layer.provideMerge(FetchHttpClient.layer)
+  )
+
+/** A loopback URL where nothing listens (a port that was just freed). */
+export const deadUrl = (): Promise<string> =>
+  import("node:net").then(({ createServer }) =>
+    new Promise((resolve, reject) => {
+      const s = createServer()
+      s.once("error", reject)
+      s.listen(0, "127.0.0.1", () => {
+        const address = s.address()
+        const port = typeof address === "object" && address !== null ? address.port : 0
+        s.close(() => resolve(`http://127.0.0.1:${port}`))
+      })
+    })
+  )
