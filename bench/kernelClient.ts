@@ -1,7 +1,7 @@
 /**
  * `KernelClient.query` against one raw `fetch` POST `/query` to the same reference kernel, p50 and ratio.
  */
-import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
@@ -15,7 +15,7 @@ const N = 400
 export const run = async (): Promise<Array<BenchRow>> => {
   const kernel = await startReferenceKernel()
   const runtime = ManagedRuntime.make(
-    kernelClientLayer.pipe(Layer.provide(Layer.merge(AiosConfig.layer({ baseUrl: kernel.url }), FetchHttpClient.layer)))
+    kernelClientLayer.pipe(Layer.provide(Layer.merge(AiosConfig.layer({ baseUrl: kernel.url }), NodeHttpClient.layerUndici)))
   )
   try {
     const client = await runtime.runPromise(KernelClient)

@@ -13,6 +13,7 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
+import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 
 const NonNegativeInt = Schema.Int.pipe(Schema.nonNegative())
@@ -40,12 +41,23 @@ export const RetryOptions = Schema.Struct({
 })
 export type RetryOptions = typeof RetryOptions.Type
 
-/** Per-model overrides for the OpenClaw model rows. */
+/**
+ * Client-side limits, applied per model: a concurrency cap, and optionally a token bucket on call starts
+ * (`rate.limit` starts per `rate.intervalMs`).
+ */
+export const Limits = Schema.Struct({
+  concurrency: Schema.optionalWith(PositiveInt, { default: () => 4 }),
+  rate: Schema.optional(Schema.Struct({ limit: PositiveInt, intervalMs: PositiveInt }))
+})
+export type Limits = typeof Limits.Type
+
+/** Per-model overrides for the OpenClaw model rows and the client-side limits. */
 export const ModelOverride = Schema.Struct({
   contextWindow: Schema.optional(PositiveInt),
   maxTokens: Schema.optional(PositiveInt),
   reasoning: Schema.optional(Schema.Boolean),
-  input: Schema.optional(Schema.Array(Schema.Literal("text", "image")))
+  input: Schema.optional(Schema.Array(Schema.Literal("text", "image"))),
+  limits: Schema.optional(Limits)
 })
 export type ModelOverride = typeof ModelOverride.Type
 
@@ -55,7 +67,18 @@ export type ModelOverride = typeof ModelOverride.Type
  * @since 0.1.0
  */
 export const AiosConfigSchema = Schema.Struct({
+  /** Which wire protocol `baseUrl` speaks: the AIOS kernel, or an OpenAI-compatible `/v1` endpoint. */
+  backend: Schema.optionalWith(Schema.Literal("aios", "openai-compatible"), { default: () => "aios" as const }),
   baseUrl: Schema.optionalWith(BaseUrl, { default: () => "http://localhost:8000" }),
+  /** API keys for OpenAI-compatible endpoints, used round-robin; held as `Redacted`. */
+  apiKeys: Schema.optionalWith(Schema.Array(Schema.Redacted(Schema.NonEmptyTrimmedString)), { default: () => [] }),
+  /** The model `Llm` uses when a call names none. */
+  defaultModel: Schema.optional(Schema.NonEmptyTrimmedString),
+  /** Short names for models, e.g. `{ "haiku": "claude-3-5-haiku" }`. */
+  aliases: Schema.optionalWith(Schema.Record({ key: Schema.String, value: Schema.NonEmptyTrimmedString }), {
+    default: () => ({})
+  }),
+  limits: Schema.optionalWith(Limits, { default: () => Schema.decodeSync(Limits)({}) }),
   agentName: Schema.optionalWith(Schema.NonEmptyTrimmedString, { default: () => "openclaw" }),
   requestTimeoutMs: Schema.optionalWith(PositiveInt, { default: () => 120_000 }),
   catalogTtlMs: Schema.optionalWith(NonNegativeInt, { default: () => 60_000 }),
@@ -99,6 +122,8 @@ const toConfigError = (input: unknown, error: ParseResult.ParseError): AiosConfi
   new AiosConfigError({
     issues: ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) => {
       const key = issue.path.map(String).join(".") || "(root)"
+      // Never echo a key, even an invalid one.
+      if (issue.path[0] === "apiKeys") return `${key} is invalid (expected a non-empty string)`
       return issue._tag === "Missing"
         ? `${key} is required`
         : `${key} = ${render(valueAt(input, issue.path))} is invalid (${issue.message.split("\n")[0]})`
@@ -131,8 +156,9 @@ export const layer = (options: AiosConfigInput | undefined = {}): Layer.Layer<Ai
   Layer.effect(AiosConfig, decode(options))
 
 /**
- * Reads `AIOS_URL`, `AIOS_AGENT_NAME`, `AIOS_REQUEST_TIMEOUT_MS`, `AIOS_CATALOG_TTL_MS`, `AIOS_TOOL_CALLS` and
- * `AIOS_MAX_RETRIES`, `AIOS_RETRY_DELAY_MS`, `AIOS_RETRY_MAX_DELAY_MS`, `AIOS_RETRY_JITTER` on top of `options`.
+ * Reads `AIOS_URL`, `AIOS_BACKEND`, `AIOS_API_KEYS` (comma-separated), `AIOS_DEFAULT_MODEL`, `AIOS_AGENT_NAME`,
+ * `AIOS_REQUEST_TIMEOUT_MS`, `AIOS_CATALOG_TTL_MS`, `AIOS_TOOL_CALLS` and `AIOS_MAX_RETRIES`,
+ * `AIOS_RETRY_DELAY_MS`, `AIOS_RETRY_MAX_DELAY_MS`, `AIOS_RETRY_JITTER` on top of `options`.
  *
  * @since 0.1.0
  */
@@ -141,6 +167,9 @@ export const config = (options: AiosConfigInput = {}): Config.Config<AiosConfigV
   const num = (name: string) => Config.option(Config.number(name))
   return Config.all({
     baseUrl: str("AIOS_URL"),
+    backend: str("AIOS_BACKEND"),
+    apiKeys: Config.option(Config.redacted("AIOS_API_KEYS")),
+    defaultModel: str("AIOS_DEFAULT_MODEL"),
     agentName: str("AIOS_AGENT_NAME"),
     requestTimeoutMs: num("AIOS_REQUEST_TIMEOUT_MS"),
     catalogTtlMs: num("AIOS_CATALOG_TTL_MS"),
@@ -158,6 +187,11 @@ export const config = (options: AiosConfigInput = {}): Config.Config<AiosConfigV
         ...options,
         ...defined({
           baseUrl: pick(env.baseUrl),
+          backend: pick(env.backend),
+          apiKeys: Option.getOrUndefined(
+            Option.map(env.apiKeys, (keys) => Redacted.value(keys).split(",").map((k) => k.trim()).filter((k) => k !== ""))
+          ),
+          defaultModel: pick(env.defaultModel),
           agentName: pick(env.agentName),
           requestTimeoutMs: pick(env.requestTimeoutMs),
           catalogTtlMs: pick(env.catalogTtlMs),

@@ -398,26 +398,27 @@ export const make: Effect.Effect<Service, never, HttpClient.HttpClient | AiosCon
         ...(request.temperature !== undefined ? { temperature: request.temperature } : {})
       }
     }
-    return Schema.encode(QueryRequestBody)(body).pipe(
-      Effect.mapError((e) =>
+    // The one field worth checking before sending: a blank model name hangs the real kernel. The rest is
+    // typed; re-validating a 40k-character conversation on every call would be pure overhead.
+    const send: Effect.Effect<typeof QueryResponseBody.Type, KernelError.KernelError> = request.model.trim() === ""
+      ? Effect.fail(
         new KernelError.KernelHttpError({
           url,
           model: request.model,
           status: 400,
-          detail: [`request not sent: ${describeIssue(e)}`],
+          detail: ["request not sent: the model name is empty"],
           retryAfterMs: undefined,
           errorType: "invalid_request"
         })
-      ),
-      Effect.flatMap((encoded) =>
-        call(
-          HttpClientRequest.post(`${url}/query`).pipe(HttpClientRequest.bodyUnsafeJson(encoded)),
-          QueryResponseBody,
-          "/query",
-          request.model,
-          request.timeoutMs ?? config.requestTimeoutMs
-        )
-      ),
+      )
+      : call(
+        HttpClientRequest.post(`${url}/query`).pipe(HttpClientRequest.bodyUnsafeJson(body)),
+        QueryResponseBody,
+        "/query",
+        request.model,
+        request.timeoutMs ?? config.requestTimeoutMs
+      )
+    return send.pipe(
       Effect.flatMap(({ response }) => {
         if (response.status_code !== 200 || response.error !== null) {
           const reason = response.error ?? ""

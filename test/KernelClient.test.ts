@@ -1,4 +1,4 @@
-import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { describe, expect, it, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -201,10 +201,10 @@ describe("KernelClient transport", () => {
   it.live("an unreachable kernel → KernelUnreachable naming the URL", () =>
     Effect.gen(function*() {
       const url = yield* Effect.promise(deadUrl)
-      const client = yield* KernelClientModule.make.pipe(
-        Effect.provide(Layer.merge(AiosConfig.layer({ baseUrl: url }), FetchHttpClient.layer))
+      const error = yield* fails(ask()).pipe(
+        Effect.provide(KernelClientModule.layer),
+        Effect.provide(Layer.merge(AiosConfig.layer({ baseUrl: url }), NodeHttpClient.layerUndici))
       )
-      const error = yield* fails(ask()).pipe(Effect.provideService(KernelClient, client))
       expect(error).toMatchObject({ _tag: "KernelUnreachable", url, detail: "ECONNREFUSED" })
       expect(error.message).toContain(`Cannot reach the AIOS kernel at ${url}`)
     }))

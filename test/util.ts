@@ -1,4 +1,4 @@
-import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as AiosConfig from "../src/AiosConfig.js"
@@ -21,7 +21,7 @@ export const clientStack = (options: ReferenceKernel.Options = {}, config: AiosC
   ModelCatalog.layer.pipe(
     Layer.provideMerge(KernelClient.layer),
     Layer.provideMerge(kernelWithConfig(options, config)),
-    Layer.provideMerge(FetchHttpClient.layer)
+    Layer.provideMerge(NodeHttpClient.layerUndici)
   )
 
 /** A loopback URL where nothing listens (a port that was just freed). */
