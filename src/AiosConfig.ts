@@ -37,7 +37,11 @@ export const RetryOptions = Schema.Struct({
   maxRetries: Schema.optionalWith(NonNegativeInt, { default: () => 3 }),
   delayMs: Schema.optionalWith(NonNegativeInt, { default: () => 20_000 }),
   maxDelayMs: Schema.optionalWith(NonNegativeInt, { default: () => 60_000 }),
-  jitter: Schema.optionalWith(Schema.Literal("none", "full"), { default: () => "none" as const })
+  jitter: Schema.optionalWith(Schema.Literal("none", "full"), { default: () => "none" as const }),
+  /** What to retry: rate limits only, or transient failures too (timeouts, unreachable, 408/502/503). */
+  retryOn: Schema.optionalWith(Schema.Literal("rate_limit", "transient"), { default: () => "transient" as const }),
+  /** Base wait for transient failures, doubled each retry up to `maxDelayMs`. */
+  transientDelayMs: Schema.optionalWith(NonNegativeInt, { default: () => 1_000 })
 })
 export type RetryOptions = typeof RetryOptions.Type
 

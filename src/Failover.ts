@@ -256,7 +256,7 @@ export const classifyError = (error: KernelError): FailoverReason => {
       return fromKind(error.kind, [error.reason, error.errorType ?? ""].join(" "))
     case "KernelHttpError": {
       const text = [error.errorType ?? "", ...error.detail].join(" ")
-      return fromKind(rejectionKind(error.status, text), text)
+      return fromKind(rejectionKind(error.status, text, error.errorType), text)
     }
   }
 }
@@ -284,7 +284,7 @@ export const classifyHookContext = (ctx: HookContext): FailoverReason | null => 
   const type = typeof ctx.errorType === "string" ? ctx.errorType.trim().toLowerCase() : ""
   const typed = byType.get(type)
   if (typed !== undefined) return typed
-  if (status !== undefined) return fromKind(rejectionKind(status, text), text)
+  if (status !== undefined) return fromKind(rejectionKind(status, text, ctx.errorType), text)
   return fromText(text) ?? (type === "invalid_request_error" ? "format" : null)
 }
 

@@ -204,12 +204,16 @@ export const retryAfterMs = (error: KernelError): number | undefined =>
 const contextOverflow = /context[ _-]?(length|window)|maximum context|too many tokens|prompt is too long|context_length_exceeded|input is too long|reduce the length/i
 
 /**
- * Classifies an in-body (or HTTP) status code and message into a `RejectionKind`.
+ * Classifies an in-body (or HTTP) status code and message into a `RejectionKind`. An OpenAI-style
+ * `errorType` (`error.code` / `error.type`) refines it: `insufficient_quota` is quota even under 429, and
+ * `context_length_exceeded` is an overflow whatever the wording.
  *
  * @since 0.1.0
  */
-export const rejectionKind = (statusCode: number, reason: string): RejectionKind => {
-  if (contextOverflow.test(reason)) return "context_overflow"
+export const rejectionKind = (statusCode: number, reason: string, errorType?: string | undefined): RejectionKind => {
+  const type = errorType?.trim().toLowerCase() ?? ""
+  if (type === "context_length_exceeded" || contextOverflow.test(reason)) return "context_overflow"
+  if (type === "insufficient_quota") return "quota_exhausted"
   switch (statusCode) {
     case 429:
       return /quota|billing|credit/i.test(reason) && !/rate/i.test(reason) ? "quota_exhausted" : "rate_limited"

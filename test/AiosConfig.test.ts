@@ -25,7 +25,7 @@ describe("AiosConfig", () => {
       requestTimeoutMs: 120_000,
       catalogTtlMs: 60_000,
       toolCalls: "tags",
-      retry: { maxRetries: 3, delayMs: 20_000, maxDelayMs: 60_000, jitter: "none" },
+      retry: { maxRetries: 3, delayMs: 20_000, maxDelayMs: 60_000, jitter: "none", retryOn: "transient", transientDelayMs: 1_000 },
       models: {}
     })
   })
@@ -37,7 +37,14 @@ describe("AiosConfig", () => {
       models: { "gpt-4o": { contextWindow: 128_000 } }
     }))
     expect(config.baseUrl).toBe("http://127.0.0.1:9000")
-    expect(config.retry).toEqual({ maxRetries: 1, delayMs: 20_000, maxDelayMs: 60_000, jitter: "none" })
+    expect(config.retry).toEqual({
+      maxRetries: 1,
+      delayMs: 20_000,
+      maxDelayMs: 60_000,
+      jitter: "none",
+      retryOn: "transient",
+      transientDelayMs: 1_000
+    })
     expect(config.models).toEqual({ "gpt-4o": { contextWindow: 128_000 } })
   })
 

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
+import * as PlatformHeaders from "@effect/platform/Headers"
 import * as Option from "effect/Option"
 import * as fc from "fast-check"
 import { KernelHttpError, KernelRejected, KernelTimeout, rejectionKind } from "../src/KernelError.js"
@@ -111,6 +112,7 @@ describe("RetryAfter.parse", () => {
     expect(RetryAfter.parse({ "RETRY-AFTER": imf(new Date(now + 9000)) }, now)).toEqual(Option.some(9000))
     expect(RetryAfter.parse({ "retry-after": ["3", "4"] }, now)).toEqual(Option.some(3000))
     expect(RetryAfter.parse({ "Retry-After-Ms": "250.4" }, now)).toEqual(Option.some(250))
+    expect(RetryAfter.parse(PlatformHeaders.fromInput({ "Retry-After": "11" }), now)).toEqual(Option.some(11_000))
   })
 
   it("falls back to retry-after when retry-after-ms is garbage, and to None without either", () => {

@@ -1,0 +1,464 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
+import * as Chunk from "effect/Chunk"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as HashMap from "effect/HashMap"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as Metric from "effect/Metric"
+import * as Option from "effect/Option"
+import * as Random from "effect/Random"
+import * as Stream from "effect/Stream"
+import * as TestClock from "effect/TestClock"
+import * as TestContext from "effect/TestContext"
+import * as fc from "fast-check"
+import * as AiosConfig from "../src/AiosConfig.js"
+import {
+  type KernelError,
+  KernelHttpError,
+  KernelMalformedResponse,
+  KernelRejected,
+  KernelTimeout,
+  KernelUnreachable,
+  ModelUnknown,
+  retryAfterMs
+} from "../src/KernelError.js"
+import * as TurnRetry from "../src/TurnRetry.js"
+
+const url = "http://127.0.0.1:8000"
+const meta = { turn: "t1", model: "gpt-4o" }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Failures as the spec names them, and whether the spec says they retry.
+
+const retrying = ["rate_limit", "rate_limit_http", "rate_limit_msg", "timeout", "unreachable", "503", "502", "500"] as const
+const never = ["400", "401", "404", "not_configured", "unknown_model", "malformed", "overflow", "quota"] as const
+type Kind = typeof retrying[number] | typeof never[number]
+const isRateLimit = (kind: Kind) => kind === "rate_limit" || kind === "rate_limit_http" || kind === "rate_limit_msg"
+/** Kinds that can carry a Retry-After (header or message). */
+const carriesRetryAfter = (kind: Kind) => isRateLimit(kind) || kind === "503" || kind === "500"
+
+interface Failure {
+  readonly kind: Kind
+  readonly retryAfterMs: number | undefined
+}
+
+const build = ({ kind, retryAfterMs }: Failure): KernelError => {
+  switch (kind) {
+    case "rate_limit":
+      return new KernelRejected({
+        url,
+        statusCode: 429,
+        kind: "rate_limited",
+        reason: "Rate Limit Exceeded for model 'gpt-4o'. Please try again later.",
+        retryAfterMs
+      })
+    case "rate_limit_http":
+      return new KernelHttpError({ url, status: 429, detail: ["Too Many Requests"], retryAfterMs })
+    case "rate_limit_msg":
+      // The in-body AIOS 429 has no header; the wait is in the text.
+      return new KernelRejected({
+        url,
+        statusCode: 429,
+        kind: "rate_limited",
+        reason: retryAfterMs === undefined ? "Rate limited." : `Rate limited. Please try again in ${retryAfterMs}ms.`
+      })
+    case "timeout":
+      return new KernelTimeout({ url, timeoutMs: 120_000 })
+    case "unreachable":
+      return new KernelUnreachable({ url, detail: "connect ECONNREFUSED 127.0.0.1:8000" })
+    case "503":
+      return new KernelRejected({ url, statusCode: 503, kind: "unavailable", reason: "unreachable", retryAfterMs })
+    case "502":
+      return new KernelRejected({ url, statusCode: 502, kind: "bad_gateway", reason: "API error" })
+    case "500":
+      return new KernelHttpError({ url, status: 500, detail: ["Internal Server Error"], retryAfterMs })
+    case "400":
+      return new KernelRejected({ url, statusCode: 400, kind: "bad_request", reason: "bad request" })
+    case "401":
+      return new KernelRejected({ url, statusCode: 401, kind: "auth_failed", reason: "Authentication Error" })
+    case "404":
+      return new KernelRejected({ url, statusCode: 404, kind: "model_not_found", reason: "no such model" })
+    case "not_configured":
+      return new KernelRejected({
+        url,
+        statusCode: 500,
+        kind: "model_not_configured",
+        reason: "Selected LLMs are not all available. Please check the available LLMs."
+      })
+    case "unknown_model":
+      return new ModelUnknown({ url, model: "gpt-9", available: ["gpt-4o"] })
+    case "malformed":
+      return new KernelMalformedResponse({ url, endpoint: "/query", issue: "body is not JSON" })
+    case "overflow":
+      return new KernelRejected({
+        url,
+        statusCode: 400,
+        kind: "context_overflow",
+        reason: "maximum context length is 8192 tokens"
+      })
+    case "quota":
+      return new KernelHttpError({ url, status: 429, detail: ["quota"], errorType: "insufficient_quota" })
+  }
+}
+
+const failure = (kinds: ReadonlyArray<Kind>, maxRetryAfter: number): fc.Arbitrary<Failure> =>
+  fc.record({
+    kind: fc.constantFrom(...kinds),
+    retryAfterMs: fc.option(fc.nat({ max: maxRetryAfter }), { nil: undefined })
+  }).map(({ kind, retryAfterMs }) => ({ kind, retryAfterMs: carriesRetryAfter(kind) ? retryAfterMs : undefined }))
+
+const policyArb = fc.record({
+  maxRetries: fc.nat({ max: 5 }),
+  delayMs: fc.nat({ max: 30_000 }),
+  maxDelayMs: fc.nat({ max: 60_000 }),
+  transientDelayMs: fc.nat({ max: 5_000 }),
+  jitter: fc.constantFrom("none" as const, "full" as const),
+  retryOn: fc.constantFrom("transient" as const, "rate_limit" as const)
+})
+
+/** An effect that fails with `script[i]` on its i-th run (succeeds once the script is used up); logs run times. */
+const scripted = (script: ReadonlyArray<KernelError>) => {
+  const times: Array<number> = []
+  const effect = Effect.flatMap(Clock.currentTimeMillis, (now) => {
+    const error = script[times.length]
+    times.push(now)
+    return error === undefined ? Effect.succeed("ok" as const) : Effect.fail(error)
+  })
+  return { effect, times }
+}
+
+/** Runs a turn in a fiber and lets the TestClock run past every wait the policy could possibly make. */
+const runTurn = <A>(turn: Effect.Effect<A, KernelError>, policy: TurnRetry.Policy) =>
+  Effect.gen(function*() {
+    const fiber = yield* Effect.fork(turn)
+    yield* TestClock.adjust(Duration.millis(policy.maxRetries * policy.maxDelayMs + 1))
+    const exit = yield* Fiber.poll(fiber)
+    expect(Option.isSome(exit)).toBe(true)
+    return Option.getOrThrow(exit)
+  })
+
+const failureOf = <A>(exit: Exit.Exit<A, KernelError>): KernelError | undefined =>
+  Exit.isFailure(exit) ? Option.getOrUndefined(Cause.failureOption(exit.cause)) : undefined
+
+/** The policy's own part of the i-th wait, per the documented formula (upper bound when jittered). */
+const policyWait = (p: TurnRetry.Policy, kind: Kind, i: number) => {
+  const grow = (base: number) => Math.min(p.maxDelayMs, base * 2 ** i)
+  return isRateLimit(kind) ? p.jitter === "full" ? grow(p.delayMs) : Math.min(p.delayMs, p.maxDelayMs) : grow(p.transientDelayMs)
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+
+describe("TurnRetry", () => {
+  it.effect.prop(
+    "for any errors and Retry-After values: attempts ≤ maxRetries + 1 and every wait within the bounds",
+    {
+      options: policyArb,
+      script: fc.array(failure([...retrying, ...never], 120_000), { maxLength: 8 }),
+      seed: fc.integer()
+    },
+    ({ options, script, seed }) =>
+      Effect.gen(function*() {
+        const service = TurnRetry.makeWith(options)
+        const p = service.policy
+        const { effect, times } = scripted(script.map(build))
+        const exit = yield* runTurn(service.retry(effect, meta), p)
+
+        expect(times.length).toBeLessThanOrEqual(p.maxRetries + 1)
+        const retries = (f: Failure) => isRateLimit(f.kind) || (p.retryOn === "transient" && retrying.includes(f.kind as never))
+        for (let i = 0; i + 1 < times.length; i++) {
+          // A retry happened after failure i: it must be retryable, within budget, and asked for no more than the cap.
+          const f = script[i]!
+          expect(retries(f)).toBe(true)
+          expect(f.retryAfterMs ?? 0).toBeLessThanOrEqual(p.maxDelayMs)
+          const waited = times[i + 1]! - times[i]!
+          expect(waited).toBeGreaterThanOrEqual(f.retryAfterMs ?? 0)
+          expect(waited).toBeLessThanOrEqual(p.maxDelayMs)
+          if (p.jitter === "none") expect(waited).toBe(Math.max(f.retryAfterMs ?? 0, policyWait(p, f.kind, i)))
+          else expect(waited).toBeLessThanOrEqual(Math.max(f.retryAfterMs ?? 0, policyWait(p, f.kind, i)))
+        }
+        const total = times[times.length - 1]! - times[0]!
+        expect(total).toBeLessThanOrEqual(p.maxRetries * p.maxDelayMs)
+
+        const last = times.length - 1
+        if (last === script.length) {
+          expect(exit).toEqual(Exit.succeed("ok"))
+        } else {
+          // The turn stopped at failure `last`: because it does not retry, the budget is spent, or the wait asked
+          // for is above the cap. It fails with that error, carrying the requested wait.
+          const f = script[last]!
+          expect(!retries(f) || last === p.maxRetries || (f.retryAfterMs ?? 0) > p.maxDelayMs).toBe(true)
+          const error = failureOf(exit)
+          expect(error?._tag).toBe(build(f)._tag)
+          if (f.retryAfterMs !== undefined) expect(error && retryAfterMs(error)).toBe(f.retryAfterMs)
+        }
+      }).pipe(Effect.withRandom(Random.make(seed)))
+  )
+
+  it.effect.prop(
+    "non-retryable errors are never retried, whatever the budget",
+    { options: policyArb, first: failure(never, 120_000) },
+    ({ options, first }) =>
+      Effect.gen(function*() {
+        const service = TurnRetry.makeWith({ ...options, maxRetries: options.maxRetries + 1 })
+        const { effect, times } = scripted([build(first), build(first)])
+        const exit = yield* runTurn(service.retry(effect, meta), service.policy)
+        expect(times).toEqual([0])
+        expect(exit).toEqual(Exit.fail(build(first)))
+      })
+  )
+
+  it.effect.prop(
+    "each turn has a fresh budget: a second turn retries fully after the first used its budget up",
+    { maxRetries: fc.integer({ min: 1, max: 5 }), delayMs: fc.nat({ max: 60_000 }) },
+    ({ delayMs, maxRetries }) =>
+      Effect.gen(function*() {
+        const service = TurnRetry.makeWith({ maxRetries, delayMs, maxDelayMs: 60_000 })
+        const always = build({ kind: "rate_limit", retryAfterMs: undefined })
+        for (const turn of ["first", "second"]) {
+          const { effect, times } = scripted(Array.from({ length: 10 }, () => always))
+          const exit = yield* runTurn(service.retry(effect, { turn }), service.policy)
+          expect(exit).toEqual(Exit.fail(always))
+          expect(times.length).toBe(maxRetries + 1)
+          expect(times[times.length - 1]! - times[0]!).toBe(maxRetries * delayMs)
+        }
+      }),
+    { fastCheck: { numRuns: 40 } }
+  )
+
+  it.effect.prop(
+    "interruption during a wait ends the turn within one tick",
+    {
+      delayMs: fc.integer({ min: 1, max: 60_000 }),
+      fraction: fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }),
+      kind: fc.constantFrom(...retrying)
+    },
+    ({ delayMs, fraction, kind }) =>
+      Effect.gen(function*() {
+        const service = TurnRetry.makeWith({ maxRetries: 3, delayMs, transientDelayMs: delayMs, maxDelayMs: 60_000 })
+        const { effect, times } = scripted([build({ kind, retryAfterMs: undefined }), build({ kind, retryAfterMs: undefined })])
+        const fiber = yield* Effect.fork(service.retry(effect, meta))
+        const into = Math.floor(fraction * delayMs)
+        yield* TestClock.adjust(Duration.millis(into))
+        expect(yield* Fiber.poll(fiber)).toEqual(Option.none())
+        const exit = yield* Fiber.interrupt(fiber)
+        expect(Exit.isInterrupted(exit)).toBe(true)
+        // No clock time passed between the interrupt and the end of the turn, and no second attempt ran.
+        expect(yield* Clock.currentTimeMillis).toBe(into)
+        expect(times).toEqual([0])
+      })
+  )
+
+  it("an AbortSignal (turned into interruption by Effect.runPromise) ends a wait at once", async () => {
+    const service = TurnRetry.makeWith({ maxRetries: 3, delayMs: 20_000 })
+    let attempts = 0
+    let failed: () => void = () => {}
+    const firstFailure = new Promise<void>((resolve) => (failed = resolve))
+    const effect = Effect.suspend(() => {
+      attempts++
+      failed()
+      return Effect.fail(build({ kind: "rate_limit", retryAfterMs: undefined }))
+    })
+    const controller = new AbortController()
+    // The TestClock never advances here, so without the abort this would wait forever.
+    const running = Effect.runPromiseExit(
+      service.retry(effect, meta).pipe(
+        Effect.provide(Layer.merge(TestContext.TestContext, Logger.remove(Logger.defaultLogger)))
+      ),
+      { signal: controller.signal }
+    )
+    await firstFailure
+    controller.abort()
+    const exit = await running
+    expect(Exit.isInterrupted(exit)).toBe(true)
+    expect(attempts).toBe(1)
+  })
+
+  it.effect.prop(
+    "a Retry-After above the cap is not waited for: the turn fails at once with the requested delay on the error",
+    {
+      maxDelayMs: fc.nat({ max: 60_000 }),
+      over: fc.integer({ min: 1, max: 600_000 }),
+      kind: fc.constantFrom<Kind>("rate_limit", "rate_limit_http", "rate_limit_msg", "503", "500")
+    },
+    ({ kind, maxDelayMs, over }) =>
+      Effect.gen(function*() {
+        const service = TurnRetry.makeWith({ maxRetries: 3, maxDelayMs })
+        const requested = maxDelayMs + over
+        const { effect, times } = scripted([build({ kind, retryAfterMs: requested })])
+        const fiber = yield* Effect.fork(service.retry(effect, meta))
+        yield* TestClock.adjust(Duration.zero)
+        const exit = yield* Fiber.poll(fiber)
+        expect(times).toEqual([0])
+        const error = Option.isSome(exit) ? failureOf(exit.value) : undefined
+        expect(error?._tag).toBe(build({ kind, retryAfterMs: requested })._tag)
+        expect(error && retryAfterMs(error)).toBe(requested)
+      })
+  )
+
+  it.effect("rate limits wait max(delayMs, Retry-After): 20 s by default, longer when the server says so", () =>
+    Effect.gen(function*() {
+      const service = TurnRetry.makeWith({})
+      expect(service.policy).toMatchObject(AiosConfig.defaults.retry)
+      const { effect, times } = scripted([
+        build({ kind: "rate_limit", retryAfterMs: undefined }),
+        build({ kind: "rate_limit", retryAfterMs: 5_000 }),
+        build({ kind: "rate_limit_msg", retryAfterMs: 45_000 })
+      ])
+      const exit = yield* runTurn(service.retry(effect, meta), service.policy)
+      expect(exit).toEqual(Exit.succeed("ok"))
+      const d = AiosConfig.defaults.retry.delayMs
+      expect(times).toEqual([0, d, 2 * d, 2 * d + 45_000])
+    }))
+
+  it.effect("transient failures back off exponentially from transientDelayMs, bounded by maxDelayMs", () =>
+    Effect.gen(function*() {
+      const service = TurnRetry.makeWith({ maxRetries: 4, transientDelayMs: 10_000, maxDelayMs: 30_000 })
+      const { effect, times } = scripted(
+        (["timeout", "unreachable", "503", "502"] as const).map((kind) => build({ kind, retryAfterMs: undefined }))
+      )
+      const exit = yield* runTurn(service.retry(effect, meta), service.policy)
+      expect(exit).toEqual(Exit.succeed("ok"))
+      expect(times).toEqual([0, 10_000, 30_000, 60_000, 90_000])
+    }))
+
+  it.effect.prop(
+    "full jitter draws from the Random service: the same seed gives the same waits",
+    { seed: fc.integer(), n: fc.integer({ min: 1, max: 5 }) },
+    ({ n, seed }) =>
+      Effect.gen(function*() {
+        const service = TurnRetry.makeWith({ maxRetries: n, delayMs: 1_000, maxDelayMs: 60_000, jitter: "full" })
+        // A fresh generator per run: the same seed must give the same draws.
+        const run = Effect.suspend(() =>
+          Effect.gen(function*() {
+          const start = yield* Clock.currentTimeMillis
+          const { effect, times } = scripted(Array.from({ length: n }, () => build({ kind: "rate_limit", retryAfterMs: undefined })))
+          yield* runTurn(service.retry(effect, meta), service.policy)
+          return times.map((t) => t - start)
+        }).pipe(Effect.withRandom(Random.make(seed))))
+        const first = yield* run
+        const second = yield* run
+        expect(second).toEqual(first)
+        first.slice(1).forEach((t, i) => expect(t - first[i]!).toBeLessThanOrEqual(Math.min(60_000, 1_000 * 2 ** i)))
+      }),
+    { fastCheck: { numRuns: 40 } }
+  )
+
+  it.effect("logs each retry with turn, attempt, reason and delay, and counts it by reason", () =>
+    Effect.gen(function*() {
+      const logs: Array<{ level: string; annotations: Record<string, unknown> }> = []
+      const logger = Logger.make(({ annotations, logLevel }) => {
+        logs.push({ level: logLevel.label, annotations: Object.fromEntries(HashMap.toEntries(annotations)) })
+      })
+      const counter = (reason: string) => Metric.value(Metric.tagged(TurnRetry.retriesTotal, "reason", reason))
+      const before = { rate: (yield* counter("rate_limit")).count, timeout: (yield* counter("timeout")).count }
+
+      const service = TurnRetry.makeWith({ maxRetries: 3, delayMs: 1_000, transientDelayMs: 500 })
+      const { effect } = scripted([
+        build({ kind: "rate_limit", retryAfterMs: undefined }),
+        build({ kind: "timeout", retryAfterMs: undefined })
+      ])
+      yield* runTurn(service.retry(effect, { turn: "turn-7", model: "gpt-4o" }), service.policy).pipe(
+        Effect.provide(Logger.replace(Logger.defaultLogger, logger))
+      )
+      expect(logs).toEqual([
+        {
+          level: "WARN",
+          annotations: { turn: "turn-7", model: "gpt-4o", attempt: 1, reason: "rate_limit", delayMs: 1_000 }
+        },
+        {
+          level: "WARN",
+          annotations: { turn: "turn-7", model: "gpt-4o", attempt: 2, reason: "timeout", delayMs: 1_000 }
+        }
+      ])
+      expect((yield* counter("rate_limit")).count - before.rate).toBe(1)
+      expect((yield* counter("timeout")).count - before.timeout).toBe(1)
+    }))
+
+  it.effect("retryOn: a predicate decides; \"rate_limit\" retries only rate limits", () =>
+    Effect.gen(function*() {
+      const onlyRate = TurnRetry.makeWith({ retryOn: "rate_limit", transientDelayMs: 1 })
+      const a = scripted([build({ kind: "timeout", retryAfterMs: undefined })])
+      yield* runTurn(onlyRate.retry(a.effect, meta), onlyRate.policy)
+      expect(a.times).toEqual([0])
+
+      const custom = TurnRetry.makeWith({ retryOn: (_, reason) => reason === "format", transientDelayMs: 7 })
+      const b = scripted([build({ kind: "400", retryAfterMs: undefined })])
+      const exit = yield* runTurn(custom.retry(b.effect, meta), custom.policy)
+      expect(exit).toEqual(Exit.succeed("ok"))
+      expect(b.times[1]! - b.times[0]!).toBe(7)
+    }))
+
+  describe("retryStream", () => {
+    it.effect.prop(
+      "retries while nothing was emitted, then streams everything once",
+      { failures: fc.nat({ max: 3 }), elements: fc.array(fc.integer(), { minLength: 1, maxLength: 5 }) },
+      ({ elements, failures }) =>
+        Effect.gen(function*() {
+          const service = TurnRetry.makeWith({ maxRetries: 3, delayMs: 1_000 })
+          let attempts = 0
+          const upstream = Stream.suspend(() =>
+            attempts++ < failures
+              ? Stream.fail(build({ kind: "rate_limit", retryAfterMs: undefined }))
+              : Stream.fromIterable(elements)
+          )
+          const fiber = yield* Effect.fork(Stream.runCollect(service.retryStream(upstream, meta)))
+          yield* TestClock.adjust(Duration.seconds(3))
+          const exit = yield* Fiber.poll(fiber)
+          expect(exit.pipe(Option.map(Exit.map(Chunk.toReadonlyArray)))).toEqual(Option.some(Exit.succeed(elements)))
+          expect(attempts).toBe(failures + 1)
+        })
+    )
+
+    it.effect.prop(
+      "after the first element reached the consumer, errors pass through unretried",
+      { emitted: fc.array(fc.integer(), { minLength: 1, maxLength: 5 }), kind: fc.constantFrom(...retrying) },
+      ({ emitted, kind }) =>
+        Effect.gen(function*() {
+          const service = TurnRetry.makeWith({ maxRetries: 3, delayMs: 1_000, transientDelayMs: 1_000 })
+          const error = build({ kind, retryAfterMs: undefined })
+          let attempts = 0
+          const upstream = Stream.suspend(() => {
+            attempts++
+            return Stream.concat(Stream.fromIterable(emitted), Stream.fail(error))
+          })
+          const received: Array<number> = []
+          const fiber = yield* Effect.fork(
+            service.retryStream(upstream, meta).pipe(
+              Stream.runForEach((n) => Effect.sync(() => received.push(n))),
+              Effect.either
+            )
+          )
+          yield* TestClock.adjust(Duration.zero)
+          const exit = yield* Fiber.poll(fiber)
+          expect(exit).toEqual(Option.some(Exit.succeed(Either.left(error))))
+          expect(received).toEqual(emitted)
+          expect(attempts).toBe(1)
+          expect(yield* Clock.currentTimeMillis).toBe(0)
+        })
+    )
+  })
+
+  it.effect("TurnRetry.layer reads the policy from AiosConfig", () =>
+    Effect.gen(function*() {
+      const service = yield* TurnRetry.TurnRetry
+      expect(service.policy).toMatchObject({ maxRetries: 1, delayMs: 5, maxDelayMs: 10, jitter: "full" })
+      expect(service.policy.transientDelayMs).toBe(TurnRetry.defaultTransientDelayMs)
+    }).pipe(
+      Effect.provide(
+        TurnRetry.layer.pipe(
+          Layer.provide(AiosConfig.layer({ retry: { maxRetries: 1, delayMs: 5, maxDelayMs: 10, jitter: "full" } }))
+        )
+      )
+    ))
+
+  it("invalid policy numbers fall back to the defaults instead of throwing", () => {
+    const p = TurnRetry.policy({ maxRetries: -1, delayMs: Number.NaN, maxDelayMs: Number.POSITIVE_INFINITY })
+    expect(p).toMatchObject(AiosConfig.defaults.retry)
+  })
+})
