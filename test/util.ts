@@ -11,10 +11,15 @@ export const kernelWithConfig = (
   options: ReferenceKernel.Options = {},
   config: AiosConfig.AiosConfigInput = {}
 ): Layer.Layer<ReferenceKernel.ReferenceKernel | AiosConfig.AiosConfig> =>
+  configFor(config).pipe(Layer.provideMerge(ReferenceKernel.layer(options)), Layer.orDie)
+
+/** An `AiosConfig` pointing at the reference kernel in context (its `/v1` for the OpenAI-compatible backend). */
+export const configFor = (config: AiosConfig.AiosConfigInput = {}) =>
   Layer.effect(
     AiosConfig.AiosConfig,
-    Effect.flatMap(ReferenceKernel.ReferenceKernel, (k) => AiosConfig.make({ ...config, baseUrl: k.url }))
-  ).pipe(Layer.provideMerge(ReferenceKernel.layer(options)), Layer.orDie)
+    Effect.flatMap(ReferenceKernel.ReferenceKernel, (k) =>
+      AiosConfig.make({ ...config, baseUrl: config.backend === "openai-compatible" ? `${k.url}/v1` : k.url }))
+  ).pipe(Layer.orDie)
 
 /** Reference kernel + config + KernelClient (fetch) + ModelCatalog. */
 export const clientStack = (options: ReferenceKernel.Options = {}, config: AiosConfig.AiosConfigInput = {}) =>

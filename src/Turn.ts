@@ -1,0 +1,258 @@
+/**
+ * One model call of an agent loop, end to end, as a `Stream` of turn events: the conversation rendered for the
+ * kernel (tools as a system-prompt section, or natively), the call under the turn's retry budget, and the reply
+ * parsed into text deltas and tool calls as it arrives.
+ *
+ * @since 0.1.0
+ */
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
+import { AiosConfig } from "./AiosConfig.js"
+import { KernelClient, type NativeTool, type QueryChunk, type Usage } from "./KernelClient.js"
+import * as KernelError from "./KernelError.js"
+import { ModelCatalog } from "./ModelCatalog.js"
+import * as ToolTags from "./ToolTags.js"
+import { TurnRetry } from "./TurnRetry.js"
+
+/** Token counts of a turn; `estimated` when the backend reported none (AIOS never does). */
+export interface TurnUsage {
+  readonly inputTokens: number
+  readonly outputTokens: number
+  readonly totalTokens: number
+  readonly estimated: boolean
+}
+
+/** The end of a turn. `toolUse` when the reply holds calls to run. */
+export interface Finish {
+  readonly _tag: "Finish"
+  readonly reason: "stop" | "length" | "toolUse"
+  readonly usage: TurnUsage
+}
+
+/**
+ * What a turn emits: text as it becomes certain, each tool call as start / arguments / end with the same
+ * alphanumeric id, calls that were not executed (`InvalidCall`, their text stays in the reply), then `Finish`.
+ *
+ * @since 0.1.0
+ */
+export type TurnEvent =
+  | ToolTags.TextDelta
+  | ToolTags.ToolCallStart
+  | ToolTags.ToolCallDelta
+  | ToolTags.ToolCallEnd
+  | ToolTags.InvalidCall
+  | Finish
+
+/**
+ * One turn's request.
+ *
+ * @since 0.1.0
+ */
+export interface TurnRequest {
+  /** The kernel's model name. */
+  readonly model: string
+  readonly context: ToolTags.Context
+  /** A label for logs and metrics; default a counter. */
+  readonly turn?: string | undefined
+  /** Overrides `AiosConfig.toolCalls` for this turn. */
+  readonly toolCalls?: "tags" | "native" | undefined
+  readonly maxTokens?: number | undefined
+  readonly temperature?: number | undefined
+  readonly timeoutMs?: number | undefined
+}
+
+/**
+ * @since 0.1.0
+ */
+export interface Service {
+  /** Runs one turn. Fails with the last `KernelError` once the turn's retry budget is spent. */
+  readonly run: (request: TurnRequest) => Stream.Stream<TurnEvent, KernelError.KernelError>
+}
+
+/**
+ * @since 0.1.0
+ */
+export class Turn extends Context.Tag("effect-aios/Turn")<Turn, Service>() {}
+
+/** Rough token count for backends that report none: ~4 characters a token. */
+export const estimateTokens = (chars: number): number => Math.ceil(chars / 4)
+
+interface NativeCall {
+  readonly id: string
+  name: string
+  args: string
+}
+
+/**
+ * Per-turn parse state: the tag parser, native calls being assembled, and counts for usage. Mutable, but
+ * created afresh for each run of the stream (`Stream.suspend`), so a retried or re-run turn starts clean.
+ */
+interface State {
+  readonly parser: ToolTags.StreamParser
+  readonly native: Map<number, NativeCall>
+  readonly ids: () => string
+  outputChars: number
+  calls: number
+}
+
+const nativeTools = (tools: ReadonlyArray<ToolTags.ToolDefinition>): ReadonlyArray<NativeTool> =>
+  tools.map((t) => ({
+    type: "function" as const,
+    function: {
+      name: t.name,
+      ...(t.description !== undefined ? { description: t.description } : {}),
+      ...(t.parameters !== undefined ? { parameters: t.parameters } : {})
+    }
+  }))
+
+/** Counts what the consumer receives, for usage and the stop reason. */
+const observe = (state: State, events: ReadonlyArray<ToolTags.ToolTagEvent>): ReadonlyArray<TurnEvent> => {
+  for (const e of events) {
+    if (e._tag === "TextDelta") state.outputChars += e.text.length
+    else if (e._tag === "ToolCallEnd") state.calls++
+  }
+  return events
+}
+
+const step = (state: State, chunk: QueryChunk): ReadonlyArray<TurnEvent> => {
+  switch (chunk._tag) {
+    case "TextDelta":
+      return observe(state, state.parser.push(chunk.text))
+    case "ToolCallDelta": {
+      const known = state.native.get(chunk.index)
+      state.outputChars += chunk.argumentsDelta.length
+      if (known === undefined) {
+        const id = chunk.id !== undefined && ToolTags.sanitizeId(chunk.id) !== "" ? ToolTags.sanitizeId(chunk.id) : state.ids()
+        const call: NativeCall = { id, name: chunk.name ?? "", args: chunk.argumentsDelta }
+        state.native.set(chunk.index, call)
+        return [
+          { _tag: "ToolCallStart", id, name: call.name },
+          ...(chunk.argumentsDelta !== "" ? [{ _tag: "ToolCallDelta" as const, id, argumentsDelta: chunk.argumentsDelta }] : [])
+        ]
+      }
+      if (chunk.name !== undefined && known.name === "") known.name = chunk.name
+      known.args += chunk.argumentsDelta
+      return chunk.argumentsDelta !== "" ? [{ _tag: "ToolCallDelta", id: known.id, argumentsDelta: chunk.argumentsDelta }] : []
+    }
+    case "Finish":
+      return []
+  }
+}
+
+/** Closes native calls: a call whose arguments are not a JSON object is reported, never executed. */
+const endNative = (state: State): ReadonlyArray<TurnEvent> =>
+  [...state.native.values()].map((call): TurnEvent => {
+    try {
+      const parsed: unknown = call.args.trim() === "" ? {} : JSON.parse(call.args)
+      if (parsed !== null && typeof parsed === "object" && !Array.isArray(parsed) && call.name !== "") {
+        state.calls++
+        return { _tag: "ToolCallEnd", id: call.id, name: call.name, arguments: parsed as Record<string, unknown> }
+      }
+    } catch {
+      // reported below
+    }
+    return { _tag: "InvalidCall", name: call.name, reason: "native tool call arguments are not a JSON object", raw: call.args }
+  })
+
+/**
+ * @since 0.1.0
+ */
+export const make: Effect.Effect<Service, never, KernelClient | ModelCatalog | TurnRetry | AiosConfig> = Effect.gen(
+  function*() {
+    const kernel = yield* KernelClient
+    const catalog = yield* ModelCatalog
+    const retry = yield* TurnRetry
+    const config = yield* AiosConfig
+    let turns = 0
+
+    const run: Service["run"] = (request) =>
+      Stream.unwrap(Effect.gen(function*() {
+        // Validated before /query: a name the kernel does not serve hangs or fails it late.
+        yield* catalog.require(request.model)
+        const turn = request.turn ?? `turn${++turns}`
+        const mode = request.toolCalls ?? config.toolCalls
+        const tools = request.context.tools ?? []
+        const messages = ToolTags.renderContext(mode === "tags" ? request.context : { ...request.context, tools: [] })
+        const inputChars = messages.reduce((n, m) => n + m.content.length, 0)
+        const query = kernel.queryStream({
+          model: request.model,
+          messages,
+          tools: mode === "native" ? nativeTools(tools) : [],
+          maxTokens: request.maxTokens,
+          temperature: request.temperature,
+          timeoutMs: request.timeoutMs
+        })
+
+        return Stream.suspend(() => {
+          const state: State = {
+            parser: ToolTags.makeStreamParser({ tools }),
+            native: new Map(),
+            ids: ToolTags.makeIdGenerator(),
+            outputChars: 0,
+            calls: 0
+          }
+          let finish: Extract<QueryChunk, { _tag: "Finish" }> | undefined
+          const body = retry.retryStream(query, { turn, model: request.model }).pipe(
+            Stream.mapConcat((chunk) => {
+              if (chunk._tag === "Finish") finish = chunk
+              return step(state, chunk)
+            }),
+            Stream.tap((event) =>
+              event._tag === "InvalidCall"
+                ? Effect.logWarning("a tool call in the reply was not executed").pipe(
+                  Effect.annotateLogs({ turn, model: request.model, tool: event.name ?? "", reason: event.reason })
+                )
+                : Effect.void
+            )
+          )
+          const end = Stream.suspend(() => {
+            const tail = [...observe(state, state.parser.end()), ...endNative(state)]
+            if (state.outputChars === 0 && state.calls === 0 && state.native.size === 0) {
+              return Stream.fail(
+                new KernelError.KernelMalformedResponse({
+                  url: kernel.url,
+                  model: request.model,
+                  endpoint: kernel.backend === "aios" ? "/query" : "/chat/completions",
+                  issue: "empty response: the model returned no text and no tool calls"
+                })
+              )
+            }
+            return Stream.fromIterable<TurnEvent>([...tail, {
+              _tag: "Finish",
+              reason: state.calls > 0 ? "toolUse" : finish?.reason === "length" ? "length" : "stop",
+              usage: usageOf(finish?.usage, inputChars, state.outputChars)
+            }])
+          })
+          return Stream.concat(body, end)
+        })
+      }))
+
+    return { run } satisfies Service
+  }
+)
+
+const usageOf = (reported: Usage | undefined, inputChars: number, outputChars: number): TurnUsage =>
+  Option.match(Option.fromNullable(reported), {
+    onNone: () => {
+      const inputTokens = estimateTokens(inputChars)
+      const outputTokens = estimateTokens(outputChars)
+      return { inputTokens, outputTokens, totalTokens: inputTokens + outputTokens, estimated: true }
+    },
+    onSome: (u) => ({
+      inputTokens: u.inputTokens,
+      outputTokens: u.outputTokens,
+      totalTokens: u.inputTokens + u.outputTokens,
+      estimated: false
+    })
+  })
+
+/**
+ * @since 0.1.0
+ */
+export const layer: Layer.Layer<Turn, never, KernelClient | ModelCatalog | TurnRetry | AiosConfig> = Layer.effect(
+  Turn,
+  make
+)
