@@ -1,6 +1,6 @@
 /**
  * A typed client for the AIOS kernel's HTTP API (`/status`, `/core/llms/list`, `/query`), with the wire formats
- * as Schemas beside it. Every call has the client timeout (the kernel has none) and interruption aborts the
+ * as Schemas beside it, and the same service over OpenAI-compatible `/v1` endpoints (`layerOpenAiCompatible`). Every call has the client timeout (the kernel has none) and interruption aborts the
  * HTTP request. Failures, including the kernel's in-body `status_code`s, arrive as `KernelError`s.
  *
  * @since 0.1.0
@@ -9,6 +9,7 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -19,8 +20,10 @@ import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { AiosConfig } from "./AiosConfig.js"
+import * as ApiKeys from "./ApiKeys.js"
+import * as OpenAiCompatible from "./internal/openAiCompatible.js"
 import * as KernelError from "./KernelError.js"
-import * as RetryAfterHeaders from "./internal/retryAfterHeaders.js"
+import * as RetryAfter from "./RetryAfter.js"
 
 // ---------------------------------------------------------------------------------------------------------------
 // Wire formats
@@ -49,12 +52,24 @@ export const LlmsListResponse = Schema.Struct({
   llms: Schema.Array(LlmEntry)
 })
 
-/** An OpenAI-format chat message, as `/query` forwards it to the provider. */
+/** A tool call an assistant message made, in OpenAI's format (`arguments` is a JSON string). */
+export const AssistantToolCall = Schema.Struct({
+  id: Schema.String,
+  type: Schema.Literal("function"),
+  function: Schema.Struct({ name: Schema.String, arguments: Schema.String })
+})
+export type AssistantToolCall = typeof AssistantToolCall.Type
+
+/**
+ * An OpenAI-format chat message, as `/query` forwards it to the provider. `tool_calls` lets an assistant
+ * message carry native calls, which OpenAI-compatible servers require before the `tool` messages answering them.
+ */
 export const ChatMessage = Schema.Struct({
   role: Schema.Literal("system", "user", "assistant", "tool"),
   content: Schema.NullOr(Schema.String),
   tool_call_id: Schema.optional(Schema.String),
-  name: Schema.optional(Schema.String)
+  name: Schema.optional(Schema.String),
+  tool_calls: Schema.optional(Schema.Array(AssistantToolCall))
 })
 export type ChatMessage = typeof ChatMessage.Type
 
@@ -264,16 +279,17 @@ const readBody = (
     Effect.flatMap((text) =>
       response.status === 200
         ? Effect.succeed(text)
-        : Effect.fail(
-          new KernelError.KernelHttpError({
-            url,
-            model,
-            status: response.status,
-            detail: httpDetail(text),
-            retryAfterMs: RetryAfterHeaders.fromHeaders(response.headers),
-            errorType: undefined
-          })
-        )
+        : Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          Effect.fail(
+            new KernelError.KernelHttpError({
+              url,
+              model,
+              status: response.status,
+              detail: httpDetail(text),
+              retryAfterMs: Option.getOrUndefined(RetryAfter.parse(response.headers, now)),
+              errorType: undefined
+            })
+          ))
     )
   )
 
@@ -469,3 +485,47 @@ export const layer: Layer.Layer<KernelClient, never, HttpClient.HttpClient | Aio
   KernelClient,
   make
 )
+
+// ---------------------------------------------------------------------------------------------------------------
+// OpenAI-compatible endpoints
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * Builds a client for an OpenAI-compatible `/v1` endpoint (`baseUrl` ends in `/v1`): models from
+ * `GET {baseUrl}/models`, chat over `POST {baseUrl}/chat/completions` streamed as server-sent events, keys
+ * from `ApiKeys`. `requestTimeoutMs` is an idle timeout there: it bounds the wait for the response head and for
+ * each next piece of the stream, not the whole reply.
+ *
+ * @since 0.1.0
+ */
+export const makeOpenAiCompatible: Effect.Effect<Service, never, HttpClient.HttpClient | AiosConfig | ApiKeys.ApiKeys> =
+  // Suspended: the implementation imports this module's helpers, so it must not be read at load time.
+  Effect.suspend(() => OpenAiCompatible.make)
+
+/**
+ * The OpenAI-compatible client layer, with key rotation over `AiosConfig.apiKeys`.
+ *
+ * @since 0.1.0
+ */
+export const layerOpenAiCompatible: Layer.Layer<KernelClient, never, HttpClient.HttpClient | AiosConfig> = Layer.effect(
+  KernelClient,
+  makeOpenAiCompatible
+).pipe(Layer.provide(ApiKeys.layer))
+
+/**
+ * The client `AiosConfig.backend` asks for: AIOS (`layer`) or OpenAI-compatible (`layerOpenAiCompatible`).
+ *
+ * @since 0.1.0
+ */
+export const layerFromConfig: Layer.Layer<KernelClient, never, HttpClient.HttpClient | AiosConfig> = Layer.unwrapEffect(
+  Effect.map(AiosConfig, (config) => (config.backend === "openai-compatible" ? layerOpenAiCompatible : layer))
+)
+
+/**
+ * Whether a refusal says the endpoint has no native tools ("tools are not supported", …), so the caller can
+ * fall back to the tag protocol.
+ *
+ * @since 0.1.0
+ */
+export const nativeToolsUnsupported = (error: KernelError.KernelError): boolean =>
+  OpenAiCompatible.nativeToolsUnsupported(error)

@@ -15,7 +15,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import type * as Scope from "effect/Scope"
-import { AiosConfig } from "./AiosConfig.js"
+import { AiosConfig, type AiosConfigValues } from "./AiosConfig.js"
 import { KernelClient, type KernelModel } from "./KernelClient.js"
 import * as KernelError from "./KernelError.js"
 
@@ -61,6 +61,24 @@ export interface Service {
  * @since 0.1.0
  */
 export class ModelCatalog extends Context.Tag("effect-aios/ModelCatalog")<ModelCatalog, Service>() {}
+
+/**
+ * The OpenClaw row for `name`: defaults plus the per-model overrides in `config.models`. Pure.
+ *
+ * @since 0.1.0
+ */
+export const rowFor = (config: Pick<AiosConfigValues, "models">, name: string): ModelRow => {
+  const o = config.models[name] ?? {}
+  return {
+    id: name,
+    name,
+    reasoning: o.reasoning ?? false,
+    input: o.input ?? ["text"],
+    cost: { input: 0, output: 0, cacheRead: 0, cacheWrite: 0 },
+    contextWindow: o.contextWindow ?? DEFAULT_CONTEXT_WINDOW,
+    maxTokens: o.maxTokens ?? DEFAULT_MAX_TOKENS
+  }
+}
 
 interface State {
   readonly good: Option.Option<{ readonly models: ReadonlyArray<KernelModel>; readonly at: number }>
@@ -125,18 +143,7 @@ export const make: Effect.Effect<Service, never, KernelClient | AiosConfig | Sco
       return yield* Deferred.await(action.deferred)
     })
 
-    const row = (name: string): ModelRow => {
-      const o = config.models[name] ?? {}
-      return {
-        id: name,
-        name,
-        reasoning: o.reasoning ?? false,
-        input: o.input ?? ["text"],
-        cost: { input: 0, output: 0, cacheRead: 0, cacheWrite: 0 },
-        contextWindow: o.contextWindow ?? DEFAULT_CONTEXT_WINDOW,
-        maxTokens: o.maxTokens ?? DEFAULT_MAX_TOKENS
-      }
-    }
+    const row = (name: string): ModelRow => rowFor(config, name)
 
     const require: Service["require"] = (name) =>
       Effect.flatMap(list, (models) => {

@@ -2,6 +2,8 @@
  * An AIOS-wire-compatible HTTP server for tests, benchmarks, demos and plugin authors: the real kernel's
  * endpoints, shapes and quirks (failures inside HTTP 200 bodies, 422 for bad bodies, a nameless `llms` entry
  * hangs), deterministic models, and scriptable faults. It records what it receives and counts requests.
+ * It also speaks OpenAI's `/v1` (`GET /v1/models`, `POST /v1/chat/completions` with server-sent-event
+ * streaming, native tool-call deltas, usage, bearer keys counted per key), so both backends have a real server.
  *
  * @since 0.1.0
  */
@@ -18,6 +20,7 @@ import type * as Scope from "effect/Scope"
 import * as Http from "node:http"
 import type { ChatMessage, NativeTool } from "./KernelClient.js"
 import * as Models from "./internal/referenceModels.js"
+import * as ReferenceOpenAi from "./internal/referenceOpenAi.js"
 
 /** A model's behaviour: a built-in, or a function of the conversation. */
 export type Behaviour =
@@ -39,8 +42,18 @@ export interface ModelSpec {
  * @since 0.1.0
  */
 export type Fault =
-  /** An in-body failure: HTTP 200 with `response.status_code` (the real kernel's way). */
-  | { readonly _tag: "Status"; readonly statusCode: number; readonly error?: string }
+  /**
+   * An in-body failure: HTTP 200 with `response.status_code` (the real kernel's way). On `/v1` it is that HTTP
+   * status with an OpenAI error body (`error.message`, `error.type`/`error.code` = `errorType` or OpenAI's
+   * default for the status) and `headers` (e.g. `retry-after`).
+   */
+  | {
+    readonly _tag: "Status"
+    readonly statusCode: number
+    readonly error?: string
+    readonly errorType?: string
+    readonly headers?: Readonly<Record<string, string>>
+  }
   /** A transport-level status, e.g. 422 or 500, with an optional raw body and headers. */
   | {
     readonly _tag: "Http"
@@ -59,9 +72,24 @@ export type Fault =
   | { readonly _tag: "Reset" }
   /** Answers with this text instead of the model's. */
   | { readonly _tag: "Reply"; readonly text: string }
+  /**
+   * A streamed `/v1` answer that, after `afterChunks` pieces, sends an error event (OpenAI's
+   * `data: {"error": …}`, or with `event: error` when `event`) and ends. Elsewhere it is that `Status`
+   * (default 429).
+   */
+  | {
+    readonly _tag: "StreamError"
+    readonly afterChunks: number
+    readonly statusCode?: number
+    readonly error?: string
+    readonly errorType?: string
+    readonly event?: boolean
+  }
+  /** A streamed `/v1` answer that goes silent after `afterChunks` pieces. Elsewhere it is `Hang`. */
+  | { readonly _tag: "Stall"; readonly afterChunks: number }
 
 /** The endpoints that take scripted faults. */
-export type Endpoint = "/query" | "/core/llms/list" | "/status"
+export type Endpoint = "/query" | "/core/llms/list" | "/status" | "/v1/chat/completions" | "/v1/models"
 
 /** What the kernel received. */
 export interface Recorded {
@@ -78,8 +106,23 @@ export interface Options {
   readonly models?: ReadonlyArray<ModelSpec>
   /** Faults for the first `/query` requests, in order. */
   readonly script?: ReadonlyArray<Fault>
-  /** Added latency for every `/query`, in milliseconds (real time). */
+  /** Added latency for every `/query` and `/v1/chat/completions`, in milliseconds (real time). */
   readonly latencyMs?: number
+  /**
+   * `/v1` streaming: characters per streamed piece (default 4); a list is used cyclically, so a test can choose
+   * every split point. Splits fall on UTF-16 code units, so a surrogate pair may be cut, as real streams do.
+   */
+  readonly streamChunkChars?: number | ReadonlyArray<number>
+  /** `/v1` streaming: real-time pause between pieces (default 0). */
+  readonly streamDelayMs?: number
+  /** `/v1`: the only bearer keys accepted; any other (or none) gets 401. Default: no check. */
+  readonly apiKeys?: ReadonlyArray<string>
+  /** `/v1`: end streams with a usage chunk when `stream_options.include_usage` asks (default true). */
+  readonly streamUsage?: boolean
+  /** `/v1`: stream when asked (default true); false answers JSON even to `stream: true`. */
+  readonly streaming?: boolean
+  /** `/v1`: accept native `tools` (default true); false refuses them with 400. */
+  readonly nativeTools?: boolean
 }
 
 /**
@@ -94,13 +137,19 @@ export interface Service {
   readonly script: (...faults: ReadonlyArray<Fault>) => void
   /** Queues faults for the next requests to `endpoint`. */
   readonly scriptEndpoint: (endpoint: Endpoint, ...faults: ReadonlyArray<Fault>) => void
+  /** Queues faults for the next `/v1` requests bearing `key` (taken before the endpoint's own queue). */
+  readonly scriptKey: (key: string, ...faults: ReadonlyArray<Fault>) => void
+  /** How many `/v1` requests bore `key` as their bearer token (`""`: none). */
+  readonly countByKey: (key: string) => number
+  /** Changes the `/v1` streaming split (see `Options.streamChunkChars`). */
+  readonly setStreamChunkChars: (chars: number | ReadonlyArray<number>) => void
   /** Requests received, optionally only those to `path`. */
   readonly requests: (path?: string) => ReadonlyArray<Recorded>
   /** How many requests `path` received. */
   readonly count: (path: string) => number
-  /** The most `/query` requests that were in progress at once. */
+  /** The most `/query` and `/v1/chat/completions` requests that were in progress at once. */
   readonly maxConcurrentQueries: () => number
-  /** How many `/query` requests are in progress now. */
+  /** How many `/query` and `/v1/chat/completions` requests are in progress now (a stream counts until it ends). */
   readonly openQueries: () => number
   readonly setModels: (models: ReadonlyArray<ModelSpec>) => void
   readonly setLatency: (ms: number) => void
@@ -222,6 +271,16 @@ export const make = (options: Options = {}): Effect.Effect<Service, HttpServerEr
     const counts = new Map<string, number>()
     let inFlight = 0
     let maxInFlight = 0
+    let chunkChars: number | ReadonlyArray<number> = options.streamChunkChars ?? 4
+    const keyQueues = new Map<string, Array<Fault>>()
+    const keyCounts = new Map<string, number>()
+    const enter = () => {
+      inFlight++
+      maxInFlight = Math.max(maxInFlight, inFlight)
+    }
+    const leave = () => {
+      inFlight--
+    }
 
     const nodeServer = Http.createServer()
     // Node's close() waits for open requests; a scripted hang must not keep the server alive.
@@ -264,7 +323,32 @@ export const make = (options: Options = {}): Effect.Effect<Service, HttpServerEr
           )
         case "Reply":
           return Effect.succeed(json(envelope({ response_message: fault.text })))
+        case "StreamError": {
+          const statusCode = fault.statusCode ?? 429
+          return Effect.succeed(json(envelope({ status_code: statusCode, error: fault.error ?? statusText(statusCode, model) })))
+        }
+        case "Stall":
+          return Effect.never
       }
+    }
+
+    const openAiHost: ReferenceOpenAi.Host = {
+      models: () => models,
+      settings: () => ({
+        chunkChars,
+        delayMs: options.streamDelayMs ?? 0,
+        apiKeys: options.apiKeys,
+        streamUsage: options.streamUsage ?? true,
+        streaming: options.streaming ?? true,
+        nativeTools: options.nativeTools ?? true,
+        latencyMs
+      }),
+      nextFault: (endpoint, key) => (key === undefined ? undefined : keyQueues.get(key)?.shift()) ?? nextFault(endpoint),
+      countKey: (key) => {
+        keyCounts.set(key ?? "", (keyCounts.get(key ?? "") ?? 0) + 1)
+      },
+      enter,
+      leave
     }
 
     const answerQuery = (request: HttpServerRequest.HttpServerRequest, body: unknown) =>
@@ -338,9 +422,13 @@ export const make = (options: Options = {}): Effect.Effect<Service, HttpServerEr
         if (body !== null && typeof body === "object" && "__invalidJson" in body) {
           return json({ detail: [{ type: "json_invalid", loc: ["body", 0], msg: "JSON decode error" }] }, 422)
         }
-        inFlight++
-        maxInFlight = Math.max(maxInFlight, inFlight)
-        return yield* Effect.ensuring(answerQuery(request, body), Effect.sync(() => inFlight--))
+        enter()
+        return yield* Effect.ensuring(answerQuery(request, body), Effect.sync(leave))
+      }
+      if (path.startsWith("/v1/")) {
+        // In-flight accounting is the handler's: a streamed answer stays in flight until its stream ends.
+        const answered = yield* ReferenceOpenAi.handle(openAiHost, request, path, body)
+        if (answered !== undefined) return answered
       }
       return json({ detail: "Not Found" }, 404)
     })
@@ -359,6 +447,15 @@ export const make = (options: Options = {}): Effect.Effect<Service, HttpServerEr
         queue.push(...faults)
         queues.set(endpoint, queue)
       },
+      scriptKey: (key, ...faults) => {
+        const queue = keyQueues.get(key) ?? []
+        queue.push(...faults)
+        keyQueues.set(key, queue)
+      },
+      countByKey: (key) => keyCounts.get(key) ?? 0,
+      setStreamChunkChars: (chars) => {
+        chunkChars = chars
+      },
       requests: (path) => (path === undefined ? [...recorded] : recorded.filter((r) => r.path === path)),
       count: (path) => counts.get(path) ?? 0,
       maxConcurrentQueries: () => maxInFlight,
@@ -374,6 +471,9 @@ export const make = (options: Options = {}): Effect.Effect<Service, HttpServerEr
         counts.clear()
         queues.clear()
         queues.set("/query", [])
+        keyQueues.clear()
+        keyCounts.clear()
+        chunkChars = options.streamChunkChars ?? 4
         maxInFlight = inFlight
       }
     } satisfies Service

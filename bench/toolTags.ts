@@ -1,0 +1,230 @@
+/**
+ * ToolTags speed, as ratios against baselines measured in the same run:
+ *
+ * - whole-text `parse` of 1 MB against an `indexOf` scan of the same text (a loop over every `<` that checks
+ *   it against the six tag names: the least any tag parser must do). Target: ≥ 0.25× the scan's speed.
+ * - streaming the same 1 MB one character per `push` against whole-text `parse`. Target: ≤ 3× the time. The
+ *   detail shows the floor of any push-per-chunk API (a push that only returns one event), and the same
+ *   comparison for 16-character chunks (about what a server sends per event) is reported too.
+ * - linearity: 1-character streaming time per character at 1 MB against 128 KB. Target: ≤ 1.5 (no rescans).
+ *
+ * Texts: prose without tags (but with `<`, `&`, quotes, inline code and fences), and dense tags (a short line
+ * of prose, then a block of two calls, over and over). Run: `npx tsx bench/toolTags.ts`.
+ */
+import { pathToFileURL } from "node:url"
+import * as ToolTags from "../src/ToolTags.js"
+
+export interface BenchResult {
+  readonly name: string
+  readonly ratio: number
+  readonly target: string
+  readonly pass: boolean
+  readonly detail: string
+}
+
+const MB = 1024 * 1024
+
+const tools: ReadonlyArray<ToolTags.ToolDefinition> = [
+  {
+    name: "read",
+    parameters: { type: "object", properties: { path: { type: "string" }, offset: { type: "integer" } } }
+  },
+  {
+    name: "write",
+    parameters: { type: "object", properties: { path: { type: "string" }, content: { type: "string" } } }
+  }
+]
+
+/** A deterministic pseudo-random source, so every run measures the same text. */
+const lcg = (seed: number) => () => {
+  seed = (seed * 1664525 + 1013904223) >>> 0
+  return seed / 2 ** 32
+}
+
+const WORDS = [
+  "the", "kernel", "model", "returns", "a", "value", "when", "if", "x", "<", "y", "&&", "z", ">", "0",
+  "\"quoted\"", "'single'", "a<b", "R&D", "then", "file", "path", "`code`", "<div>", "&amp;", "tag", "of",
+  "function", "call", "result", "</p>", "invoke", "param", "and", "or"
+]
+
+const prose = (size: number): string => {
+  const rand = lcg(1)
+  const out: Array<string> = []
+  let len = 0
+  while (len < size) {
+    const r = rand()
+    let piece: string
+    if (r < 0.01) piece = "\n```ts\nconst a = b < c && d > e\n```\n"
+    else if (r < 0.06) piece = ".\n"
+    else piece = WORDS[Math.floor(rand() * WORDS.length)]! + " "
+    out.push(piece)
+    len += piece.length
+  }
+  return out.join("").slice(0, size)
+}
+
+const dense = (size: number): string => {
+  const rand = lcg(2)
+  const out: Array<string> = []
+  let len = 0
+  let i = 0
+  while (len < size) {
+    const n = Math.floor(rand() * 1000)
+    const piece = `Step ${i++}: reading.\n<function_calls>\n<invoke name="read">\n` +
+      `<parameter name="path">/src/file${n}.ts</parameter>\n<parameter name="offset">${n}</parameter>\n</invoke>\n` +
+      `<invoke name="write">\n<parameter name="path">/tmp/out${n}.txt</parameter>\n` +
+      `<parameter name="content">\nif (a &lt; b &amp;&amp; c) {\n  return ${n}\n}\n</parameter>\n</invoke>\n` +
+      `</function_calls>\n`
+    out.push(piece)
+    len += piece.length
+  }
+  return out.join("").slice(0, size)
+}
+
+const TAGS = ["function_calls>", "/function_calls>", "invoke", "/invoke>", "parameter", "/parameter>"]
+
+/** The baseline: visit every `<` with indexOf and classify it with startsWith. */
+const scan = (text: string): number => {
+  let tags = 0
+  for (let i = text.indexOf("<"); i !== -1; i = text.indexOf("<", i + 1)) {
+    for (const t of TAGS) {
+      if (text.startsWith(t, i + 1)) {
+        tags++
+        break
+      }
+    }
+  }
+  return tags
+}
+
+const wholeParse = (text: string): number => {
+  const r = ToolTags.parse(text, { tools, idGenerator: ids() })
+  return r.parts.length + r.invalid.length
+}
+
+/** The floor for any per-chunk API: a push that only hands back one text event (consumed, so it stays). */
+const floorChars = (chars: ReadonlyArray<string>): number => {
+  const push = (c: string): ReadonlyArray<{ readonly text: string }> => [{ text: c }]
+  let n = 0
+  for (const c of chars) for (const e of push(c)) n += e.text.length
+  return n
+}
+
+const streamChars = (chunks: ReadonlyArray<string>): number => {
+  const p = ToolTags.makeStreamParser({ tools, idGenerator: ids() })
+  let events = 0
+  for (const c of chunks) events += p.push(c).length
+  return events + p.end().length
+}
+
+const ids = () => {
+  let n = 0
+  return () => `b${++n}`
+}
+
+let sink = 0
+
+/** CPU time of this process in ms: steadier than wall time on a shared machine (others' load is not counted). */
+const cpu = (): number => {
+  const u = process.cpuUsage()
+  return (u.user + u.system) / 1000
+}
+
+/**
+ * Median CPU ms of `a` and of `b`, measured alternately (so drifts in machine load hit both alike), after each
+ * has run for 300 ms to warm up the JIT. Each sample repeats its function for about 20 ms.
+ */
+const race = (a: () => number, b: () => number, samples: number): readonly [number, number] => {
+  const reps = (f: () => number, forMs: number) => {
+    const t0 = cpu()
+    let k = 0
+    while (cpu() - t0 < forMs) {
+      sink += f()
+      k++
+    }
+    return k
+  }
+  reps(a, 300)
+  reps(b, 300)
+  const ka = reps(a, 20)
+  const kb = reps(b, 20)
+  const ta: Array<number> = []
+  const tb: Array<number> = []
+  for (let i = 0; i < samples; i++) {
+    for (const [f, k, out] of [[a, ka, ta], [b, kb, tb]] as const) {
+      const t0 = cpu()
+      for (let j = 0; j < k; j++) sink += f()
+      out.push((cpu() - t0) / k)
+    }
+  }
+  const median = (xs: Array<number>) => xs.sort((x, y) => x - y)[Math.floor(xs.length / 2)]!
+  return [median(ta), median(tb)]
+}
+
+const ms = (x: number) => `${x.toFixed(2)} ms`
+
+export async function run(): Promise<Array<BenchResult>> {
+  const out: Array<BenchResult> = []
+  const texts = { "prose, no tags": prose(MB), "dense tags": dense(MB) }
+  for (const [label, text] of Object.entries(texts)) {
+    const [tScan, tParse] = race(() => scan(text), () => wholeParse(text), 15)
+    const ratio = tScan / tParse
+    out.push({
+      name: `parse 1 MB (${label}) vs indexOf scan: speed`,
+      ratio,
+      target: "≥ 0.25",
+      pass: ratio >= 0.25,
+      detail: `scan ${ms(tScan)}, parse ${ms(tParse)} (CPU, median)`
+    })
+  }
+  for (const [label, text] of Object.entries(texts)) {
+    const chars = text.split("")
+    const [tParse, tStream] = race(() => wholeParse(text), () => streamChars(chars), 7)
+    const [, tFloor] = race(() => wholeParse(text), () => floorChars(chars), 5)
+    const ratio = tStream / tParse
+    const perChar = (t: number) => ((t * 1e6) / text.length).toFixed(0)
+    out.push({
+      name: `1-char streaming vs whole-text, 1 MB (${label}): time`,
+      ratio,
+      target: "≤ 3",
+      pass: ratio <= 3,
+      detail: `whole ${ms(tParse)}, 1-char stream ${ms(tStream)} = ${perChar(tStream)} ns/push; ` +
+        `a push that only returns one event costs ${perChar(tFloor)} ns here`
+    })
+  }
+  for (const [label, text] of Object.entries(texts)) {
+    const chunks = text.match(/[^]{1,16}/g) ?? []
+    const [tParse, tStream] = race(() => wholeParse(text), () => streamChars(chunks), 7)
+    const ratio = tStream / tParse
+    out.push({
+      name: `16-char-chunk streaming vs whole-text, 1 MB (${label}): time`,
+      ratio,
+      target: "≤ 3",
+      pass: ratio <= 3,
+      detail: `whole ${ms(tParse)}, 16-char stream ${ms(tStream)}`
+    })
+  }
+  {
+    const big = dense(MB)
+    const small = big.slice(0, MB / 8)
+    const bigChars = big.split("")
+    const smallChars = small.split("")
+    const [tSmall, tBig] = race(() => streamChars(smallChars), () => streamChars(bigChars), 7)
+    const ratio = (tBig / big.length) / (tSmall / small.length)
+    out.push({
+      name: "1-char streaming, time per char at 1 MB vs 128 KB (dense tags)",
+      ratio,
+      target: "≤ 1.5",
+      pass: ratio <= 1.5,
+      detail: `128 KB ${ms(tSmall)}, 1 MB ${ms(tBig)}`
+    })
+  }
+  if (sink === -1) console.log(sink)
+  return out
+}
+
+const isMain = process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href
+if (isMain) {
+  const results = await run()
+  console.table(results.map((r) => ({ ...r, ratio: Number(r.ratio.toFixed(3)) })))
+}

@@ -1,0 +1,217 @@
+/**
+ * API keys for OpenAI-compatible endpoints, used round-robin. A key the server refuses cools down and the next
+ * one is used: after a 429 for the server's Retry-After (or `rateLimitCooldownMs`), after a 401/403 or an
+ * exhausted quota for `rejectedCooldownMs` (an hour by default: such a key will not heal soon). Time comes from
+ * Effect's `Clock`, so a `TestClock` drives the cooldowns.
+ *
+ * When every key is cooling down, the one whose cooldown ends first is used anyway rather than failing without
+ * asking: a cooldown is our estimate, the server is the authority, and the retry layer above (`TurnRetry`)
+ * already owns waiting. Keys stay `Redacted` until the `Authorization` header is set; nothing here exposes a
+ * key's value (states name keys by position only).
+ *
+ * @since 0.1.0
+ */
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as Ref from "effect/Ref"
+import { AiosConfig } from "./AiosConfig.js"
+import type { KernelError } from "./KernelError.js"
+import * as RetryAfter from "./RetryAfter.js"
+
+/**
+ * A key handed out for one request: its position in the configured list and its (still redacted) value.
+ *
+ * @since 0.1.0
+ */
+export interface Key {
+  readonly index: number
+  readonly value: Redacted.Redacted<string>
+  /** How long this key still cools down, in ms; 0 when it is free (non-zero only when every key cools down). */
+  readonly coolingDownMs: number
+}
+
+/** Why a key cools down. */
+export type CooldownReason = "rate_limited" | "rejected"
+
+/**
+ * One key's state, without its value.
+ *
+ * @since 0.1.0
+ */
+export interface KeyState {
+  readonly index: number
+  /** Remaining cooldown in ms; 0 when free. */
+  readonly coolingDownMs: number
+  readonly reason: CooldownReason | undefined
+}
+
+/**
+ * The key rotation service.
+ *
+ * @since 0.1.0
+ */
+export interface Service {
+  /** How many keys are configured; 0 means requests carry no `Authorization` header. */
+  readonly size: number
+  /**
+   * The next key, round-robin over the free keys not in `exclude`; when all of those cool down, the one whose
+   * cooldown ends first. `None` when no key is configured or all are excluded.
+   */
+  readonly next: (exclude?: ReadonlySet<number>) => Effect.Effect<Option.Option<Key>>
+  /** The server accepted `key`: any cooldown it had is over. */
+  readonly succeeded: (key: Key) => Effect.Effect<void>
+  /**
+   * The server refused a request made with `key`. When the failure is the key's (see `cooldownFor`), the key
+   * cools down and the answer is `true`: another key may succeed. Otherwise nothing changes and it is `false`.
+   */
+  readonly failed: (key: Key, error: KernelError) => Effect.Effect<boolean>
+  /** Every key's state, by position. */
+  readonly states: Effect.Effect<ReadonlyArray<KeyState>>
+  /** `text` with every configured key's value replaced by `[redacted]` (for server messages that echo a key). */
+  readonly scrub: (text: string) => string
+}
+
+/**
+ * @since 0.1.0
+ */
+export class ApiKeys extends Context.Tag("effect-aios/ApiKeys")<ApiKeys, Service>() {}
+
+/** Cooldown settings. */
+export interface Options {
+  /** After a 429 without Retry-After. Default 30 s. */
+  readonly rateLimitCooldownMs?: number | undefined
+  /** After a 401/403 or an exhausted quota. Default 1 h. */
+  readonly rejectedCooldownMs?: number | undefined
+}
+
+/** The defaults: 30 s after a rate limit, 1 h after an auth or quota refusal. */
+export const defaultOptions = { rateLimitCooldownMs: 30_000, rejectedCooldownMs: 3_600_000 } as const
+
+/**
+ * How long a key cools down after `error`, or `None` when the failure is not the key's (a 5xx, a timeout, a bad
+ * request): a 429 rate limit for the wait the server asked for (Retry-After / retry-after-ms, else "try again
+ * in N s" in the message; else `rateLimitCooldownMs`); a 401/403 or an exhausted quota
+ * for `rejectedCooldownMs`.
+ *
+ * @since 0.1.0
+ */
+export const cooldownFor = (
+  error: KernelError,
+  options: Options = {}
+): Option.Option<{ readonly ms: number; readonly reason: CooldownReason }> => {
+  if (error._tag !== "KernelRejected") return Option.none()
+  const rateMs = options.rateLimitCooldownMs ?? defaultOptions.rateLimitCooldownMs
+  const rejectedMs = options.rejectedCooldownMs ?? defaultOptions.rejectedCooldownMs
+  switch (error.kind) {
+    case "rate_limited":
+      return Option.some({ ms: Option.getOrElse(RetryAfter.fromError(error), () => rateMs), reason: "rate_limited" })
+    case "auth_failed":
+    case "quota_exhausted":
+      return Option.some({ ms: rejectedMs, reason: "rejected" })
+    default:
+      return Option.none()
+  }
+}
+
+interface State {
+  /** Where the round-robin search starts next. */
+  readonly cursor: number
+  /** Epoch ms at which each key's cooldown ends (0: free). */
+  readonly until: ReadonlyArray<number>
+  readonly reasons: ReadonlyArray<CooldownReason | undefined>
+}
+
+/**
+ * Builds the rotation over `keys`.
+ *
+ * @since 0.1.0
+ */
+export const make = (
+  keys: ReadonlyArray<Redacted.Redacted<string>>,
+  options: Options = {}
+): Effect.Effect<Service> =>
+  Effect.map(
+    Ref.make<State>({ cursor: 0, until: keys.map(() => 0), reasons: keys.map(() => undefined) }),
+    (ref): Service => {
+      const set = (index: number, until: number, reason: CooldownReason | undefined) =>
+        Ref.update(ref, (s) => ({
+          ...s,
+          until: s.until.map((u, i) => (i === index ? until : u)),
+          reasons: s.reasons.map((r, i) => (i === index ? reason : r))
+        }))
+
+      const next = (exclude: ReadonlySet<number> = new Set()) =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          Ref.modify(ref, (s): [Option.Option<Key>, State] => {
+            const n = keys.length
+            let free: number | undefined
+            let soonest: number | undefined
+            for (let step = 0; step < n; step++) {
+              const i = (s.cursor + step) % n
+              if (exclude.has(i)) continue
+              const until = s.until[i] ?? 0
+              if (until <= now) {
+                free = i
+                break
+              }
+              if (soonest === undefined || until < (s.until[soonest] ?? 0)) soonest = i
+            }
+            const chosen = free ?? soonest
+            if (chosen === undefined) return [Option.none(), s]
+            const key: Key = {
+              index: chosen,
+              value: keys[chosen]!,
+              coolingDownMs: Math.max(0, (s.until[chosen] ?? 0) - now)
+            }
+            return [Option.some(key), { ...s, cursor: (chosen + 1) % n }]
+          }))
+
+      return {
+        size: keys.length,
+        next,
+        succeeded: (key) => set(key.index, 0, undefined),
+        failed: (key, error) =>
+          Option.match(cooldownFor(error, options), {
+            onNone: () => Effect.succeed(false),
+            onSome: ({ ms, reason }) =>
+              Effect.flatMap(Clock.currentTimeMillis, (now) => set(key.index, now + ms, reason)).pipe(Effect.as(true))
+          }),
+        scrub: (text) =>
+          keys.reduce((t, key) => {
+            const value = Redacted.value(key)
+            return value.length > 0 ? t.replaceAll(value, "[redacted]") : t
+          }, text),
+        states: Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          Effect.map(Ref.get(ref), (s) =>
+            s.until.map((until, index) => ({
+              index,
+              coolingDownMs: Math.max(0, until - now),
+              reason: until > now ? s.reasons[index] : undefined
+            }))))
+      }
+    }
+  )
+
+/**
+ * The rotation over `AiosConfig.apiKeys`, with the default cooldowns.
+ *
+ * @since 0.1.0
+ */
+export const layer: Layer.Layer<ApiKeys, never, AiosConfig> = Layer.effect(
+  ApiKeys,
+  Effect.flatMap(AiosConfig, (config) => make(config.apiKeys))
+)
+
+/**
+ * A rotation over explicit keys and cooldowns (tests, or keys that do not come from `AiosConfig`).
+ *
+ * @since 0.1.0
+ */
+export const layerWith = (
+  keys: ReadonlyArray<Redacted.Redacted<string>>,
+  options: Options = {}
+): Layer.Layer<ApiKeys> => Layer.effect(ApiKeys, make(keys, options))

@@ -1,0 +1,558 @@
+/**
+ * Tool calls written as tags. Through the AIOS kernel a model calls tools by writing
+ *
+ * ```text
+ * <function_calls>
+ * <invoke name="get_weather">
+ * <parameter name="city">Paris</parameter>
+ * </invoke>
+ * </function_calls>
+ * ```
+ *
+ * into its text. This module parses that (whole text, or streamed chunk by chunk through the same state
+ * machine), renders tools, calls, results and whole OpenClaw contexts into kernel chat messages, and assigns
+ * call ids. Everything here is pure except id generation; nothing throws.
+ *
+ * ## The rules, stated once
+ * - **Blocks.** A block runs from `<function_calls>` to the first `</function_calls>` outside CDATA (both written
+ *   exactly so). Its calls are delivered when the closing tag arrives. A block that is never closed — cut by a
+ *   length limit, a dropped connection, or a stop sequence that ate `</function_calls>` — is returned as text
+ *   and never executed. A caller that stopped the model with the stop sequence `</function_calls>` pushes that
+ *   string back before ending (servers strip stop sequences), and the block then counts.
+ * - **Invokes.** `<invoke name="x">…</invoke>`, `<invoke name="x"></invoke>`, `<invoke name="x"/>`; attributes
+ *   double-, single- or un-quoted, spaces around `=` allowed. Closing tags must name their element
+ *   (`</invoke>`, `</parameter>`, whitespace before `>` allowed); anything else is not a closer.
+ * - **Values.** A value ends at the first `</parameter>` outside CDATA. Entities (`&amp; &lt; &gt; &quot;
+ *   &apos; &#N; &#xN;`) are decoded once, in one pass; CDATA is literal. For string values one line break
+ *   right after the opening tag and one right before the closing tag are markup, not value. Then the tool's
+ *   JSON Schema types the value: `integer`/`number`/`boolean`/`null` are converted, `object`/`array` are
+ *   JSON-decoded, a `string` stays a string; a value that does not convert stays a string (the tool's own
+ *   validation then tells the model).
+ * - **Invalid calls** are reported (`InvalidCall`, with the raw text) and not executed: a parameter or invoke
+ *   tag met inside a value before its `</parameter>`, or text after a `</parameter>` where only tags may
+ *   follow (so a value holding a raw `</parameter>` or `</invoke>` is reported, never cut short silently), a
+ *   duplicate parameter name, a missing or over-long tool name, a name that is not among the turn's tools,
+ *   text between invokes. A malformed invoke extends to its `</invoke>` or the next `<invoke`, so the invokes
+ *   beside it are still delivered. (A raw value that contains a whole well-formed closing sequence, such as
+ *   `</parameter></invoke>` and then another invoke, reads exactly like markup: values must escape `<`.)
+ * - **Not calls.** Markup inside Markdown code fences (``` or ~~~ at a line start, up to 3 spaces in) and
+ *   inline code spans (closed by an equal backtick run, or by the end of the line) is prose. `<think>`
+ *   sections follow the `think` option.
+ * - **Limits.** A block longer than `maxBlockBytes` is returned as text with an `InvalidCall` report, so an
+ *   open block never holds more than that; apart from it, at most a 16-character partial tag is held back.
+ *
+ * @since 0.1.0
+ */
+import * as Chunk from "effect/Chunk"
+import * as Stream from "effect/Stream"
+import { makeToolIndex } from "./internal/toolTagsBlock.js"
+import * as render from "./internal/toolTagsRender.js"
+import type { Sink } from "./internal/toolTagsScanner.js"
+import { Scanner } from "./internal/toolTagsScanner.js"
+
+// ---------------------------------------------------------------------------------------------------------------
+// OpenClaw-compatible input shapes (structural: OpenClaw's own `Context` is assignable to these)
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * A JSON Schema. Typed loosely on purpose: TypeBox schemas (OpenClaw's) are interfaces without an index
+ * signature, and anything object-shaped is accepted and read defensively.
+ *
+ * @since 0.1.0
+ */
+export type JsonSchema = object
+
+/** A tool the model may call. @since 0.1.0 */
+export interface ToolDefinition {
+  readonly name: string
+  readonly description?: string | undefined
+  /** JSON Schema of the arguments object; its `properties` type the parameter values. */
+  readonly parameters?: JsonSchema | undefined
+}
+
+/** @since 0.1.0 */
+export interface TextContent {
+  readonly type: "text"
+  readonly text: string
+}
+
+/** @since 0.1.0 */
+export interface ImageContent {
+  readonly type: "image"
+  readonly mimeType?: string | undefined
+  readonly data?: string | undefined
+}
+
+/** @since 0.1.0 */
+export interface ThinkingContent {
+  readonly type: "thinking"
+  readonly thinking: string
+}
+
+/** A tool call in an assistant message. @since 0.1.0 */
+export interface ToolCallContent {
+  readonly type: "toolCall"
+  readonly id: string
+  readonly name: string
+  readonly arguments: Readonly<Record<string, unknown>>
+}
+
+/** @since 0.1.0 */
+export interface UserMessage {
+  readonly role: "user"
+  readonly content: string | ReadonlyArray<TextContent | ImageContent>
+}
+
+/** @since 0.1.0 */
+export interface AssistantMessage {
+  readonly role: "assistant"
+  readonly content: ReadonlyArray<TextContent | ThinkingContent | ToolCallContent>
+}
+
+/** The result of one tool call, linked to it by id and name. @since 0.1.0 */
+export interface ToolResultMessage {
+  readonly role: "toolResult"
+  readonly toolCallId: string
+  readonly toolName: string
+  readonly content: ReadonlyArray<TextContent | ImageContent>
+  readonly isError?: boolean | undefined
+}
+
+/** @since 0.1.0 */
+export type Message = UserMessage | AssistantMessage | ToolResultMessage
+
+/** A conversation as OpenClaw hands it to a provider. @since 0.1.0 */
+export interface Context {
+  readonly systemPrompt?: string | undefined
+  readonly messages: ReadonlyArray<Message>
+  readonly tools?: ReadonlyArray<ToolDefinition> | undefined
+}
+
+/** A kernel (OpenAI-format) chat message. @since 0.1.0 */
+export interface ChatMessage {
+  readonly role: "system" | "user" | "assistant"
+  readonly content: string
+}
+
+/**
+ * A call to render: anything with a name and an arguments object (a parsed `ToolCall`, an OpenClaw `toolCall`).
+ *
+ * @since 0.1.0
+ */
+export interface ToolCallInput {
+  readonly name: string
+  readonly arguments: Readonly<Record<string, unknown>>
+}
+
+/** A tool result to render. @since 0.1.0 */
+export interface ToolResultInput {
+  readonly toolCallId: string
+  readonly toolName: string
+  readonly content: ReadonlyArray<TextContent | ImageContent>
+  readonly isError?: boolean | undefined
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Parse output
+// ---------------------------------------------------------------------------------------------------------------
+
+/** Prose (everything that is not a block), byte for byte. @since 0.1.0 */
+export interface Text {
+  readonly _tag: "Text"
+  readonly text: string
+}
+
+/** A complete, valid call. @since 0.1.0 */
+export interface ToolCall {
+  readonly _tag: "ToolCall"
+  /** Alphanumeric, unique within the conversation. */
+  readonly id: string
+  readonly name: string
+  readonly arguments: Record<string, unknown>
+}
+
+/**
+ * A call that is not executed, and why. `raw` is its text (for an over-long block, the first 256 characters).
+ *
+ * @since 0.1.0
+ */
+export interface InvalidCall {
+  readonly _tag: "InvalidCall"
+  readonly name?: string
+  readonly reason: string
+  readonly raw: string
+}
+
+/** @since 0.1.0 */
+export type Part = Text | ToolCall
+
+/** Whole-text parse result: text and calls in order, plus the calls that were not executed. @since 0.1.0 */
+export interface ParseResult {
+  readonly parts: ReadonlyArray<Part>
+  readonly invalid: ReadonlyArray<InvalidCall>
+}
+
+/** @since 0.1.0 */
+export interface TextDelta {
+  readonly _tag: "TextDelta"
+  readonly text: string
+}
+
+/** @since 0.1.0 */
+export interface ToolCallStart {
+  readonly _tag: "ToolCallStart"
+  readonly id: string
+  readonly name: string
+}
+
+/** The arguments as JSON text (emitted once, whole, when the block closes). @since 0.1.0 */
+export interface ToolCallDelta {
+  readonly _tag: "ToolCallDelta"
+  readonly id: string
+  readonly argumentsDelta: string
+}
+
+/** @since 0.1.0 */
+export interface ToolCallEnd {
+  readonly _tag: "ToolCallEnd"
+  readonly id: string
+  readonly name: string
+  readonly arguments: Record<string, unknown>
+}
+
+/**
+ * What the streaming parser emits. A call's start, delta and end come together when its block closes; text
+ * deltas come as soon as they cannot be part of a tag.
+ *
+ * @since 0.1.0
+ */
+export type ToolTagEvent = TextDelta | ToolCallStart | ToolCallDelta | ToolCallEnd | InvalidCall
+
+// ---------------------------------------------------------------------------------------------------------------
+// Options
+// ---------------------------------------------------------------------------------------------------------------
+
+/** @since 0.1.0 */
+export const DEFAULT_MAX_BLOCK_BYTES = 1024 * 1024
+/** @since 0.1.0 */
+export const DEFAULT_MAX_NAME_LENGTH = 120
+
+/** @since 0.1.0 */
+export interface ToolTagsOptions {
+  /**
+   * The turn's tools. They type parameter values, and a call to any other name is not executed (it becomes an
+   * `InvalidCall`). Absent: every name is accepted and every value stays a string.
+   */
+  readonly tools?: ReadonlyArray<ToolDefinition> | undefined
+  /**
+   * `<think>…</think>` sections (default `"text"`):
+   * - `"text"`: kept as text, tags included; markup inside is prose, never a call.
+   * - `"strip"`: dropped, tags included (an unclosed one runs to the end); never a call.
+   * - `"parse"`: the tags are ordinary text, and calls inside them count like any others.
+   */
+  readonly think?: "strip" | "text" | "parse" | undefined
+  /**
+   * The longest `<function_calls>` block (tags included) that is parsed, in UTF-16 code units (= bytes for
+   * ASCII). Longer blocks are returned as text with an `InvalidCall`. Default 1 MiB; at least 33.
+   */
+  readonly maxBlockBytes?: number | undefined
+  /** The longest tool name accepted. Default 120. */
+  readonly maxNameLength?: number | undefined
+  /**
+   * Call ids. Non-alphanumerics are removed from what it returns; an empty or repeated id (within one parse)
+   * is replaced by a default one. Default: a process-wide generator, `call` + 12 random alphanumerics + a
+   * counter.
+   */
+  readonly idGenerator?: (() => string) | undefined
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Ids
+// ---------------------------------------------------------------------------------------------------------------
+
+const ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+const randomAlnum = (n: number): string => {
+  const bytes = new Uint8Array(n)
+  const c = (globalThis as { crypto?: { getRandomValues?: (a: Uint8Array) => Uint8Array } }).crypto
+  if (c?.getRandomValues !== undefined) c.getRandomValues(bytes)
+  else for (let i = 0; i < n; i++) bytes[i] = Math.floor(Math.random() * 256)
+  let out = ""
+  for (const b of bytes) out += ALNUM[b % ALNUM.length]
+  return out
+}
+
+const ALNUM_ONLY = /^[A-Za-z0-9]*$/
+const NOT_ALNUM = /[^A-Za-z0-9]/g
+
+/** Removes everything but `[A-Za-z0-9]` (what OpenClaw keeps of an id). @since 0.1.0 */
+export const sanitizeId = (id: string): string => {
+  const s = typeof id === "string" ? id : String(id)
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    if (!((c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122))) return s.replace(NOT_ALNUM, "")
+  }
+  return s
+}
+
+
+/** Whether an id survives OpenClaw unchanged: non-empty and alphanumeric. @since 0.1.0 */
+export const isValidId = (id: string): boolean => typeof id === "string" && id.length > 0 && ALNUM_ONLY.test(id)
+
+/**
+ * A generator of ids `prefix + n` (n = 1, 2, …). The default prefix is `call` + 12 random alphanumerics, so
+ * two generators practically never collide; ids from one generator never repeat.
+ *
+ * @since 0.1.0
+ */
+export const makeIdGenerator = (prefix?: string): () => string => {
+  const p = sanitizeId(prefix ?? `call${randomAlnum(12)}`) || "call"
+  let n = 0
+  return () => `${p}${++n}`
+}
+
+let defaultIds: (() => string) | undefined
+const defaultId = (): string => (defaultIds ??= makeIdGenerator())()
+
+// ---------------------------------------------------------------------------------------------------------------
+// Parsing
+// ---------------------------------------------------------------------------------------------------------------
+
+const toScannerConfig = (options: ToolTagsOptions | undefined) => {
+  const o = options ?? {}
+  const think = o.think === "strip" || o.think === "parse" ? o.think : "text"
+  const cap = typeof o.maxBlockBytes === "number" && o.maxBlockBytes > 0
+    ? Math.max(33, Math.floor(o.maxBlockBytes))
+    : DEFAULT_MAX_BLOCK_BYTES
+  const maxNameLength = typeof o.maxNameLength === "number" && o.maxNameLength >= 1
+    ? Math.floor(o.maxNameLength)
+    : DEFAULT_MAX_NAME_LENGTH
+  const gen = o.idGenerator
+  // The default generator's ids are alphanumeric and never repeat by construction: no checks needed.
+  let nextId = defaultId
+  if (typeof gen === "function") {
+    const issued = new Set<string>()
+    nextId = () => {
+      let id = ""
+      try {
+        id = sanitizeId(gen())
+      } catch {
+        id = ""
+      }
+      while (id === "" || issued.has(id)) id = defaultId()
+      issued.add(id)
+      return id
+    }
+  }
+  return {
+    thinkTags: think !== "parse",
+    thinkKeep: think === "text",
+    maxBlockBytes: cap,
+    index: makeToolIndex(o.tools, maxNameLength),
+    nextId
+  }
+}
+
+const EMPTY: ReadonlyArray<ToolTagEvent> = []
+
+class EventSink implements Sink {
+  /** Events of the current push, created on the first non-text event (most pushes have text only). */
+  out: Array<ToolTagEvent> | undefined = undefined
+  pending = ""
+  text(s: string): void {
+    this.pending += s
+  }
+  private events(): Array<ToolTagEvent> {
+    const out = this.out ??= []
+    if (this.pending.length > 0) {
+      out.push({ _tag: "TextDelta", text: this.pending })
+      this.pending = ""
+    }
+    return out
+  }
+  call(id: string, name: string, args: Record<string, unknown>): void {
+    this.events().push(
+      { _tag: "ToolCallStart", id, name },
+      { _tag: "ToolCallDelta", id, argumentsDelta: JSON.stringify(args) },
+      { _tag: "ToolCallEnd", id, name, arguments: args }
+    )
+  }
+  invalid(x: InvalidCall): void {
+    this.events().push(x)
+  }
+  take(): ReadonlyArray<ToolTagEvent> {
+    if (this.out === undefined) {
+      if (this.pending.length === 0) return EMPTY
+      const text = this.pending
+      this.pending = ""
+      return [{ _tag: "TextDelta", text }]
+    }
+    const out = this.events()
+    this.out = undefined
+    return out
+  }
+}
+
+class PartsSink implements Sink {
+  readonly parts: Array<Part> = []
+  readonly invalids: Array<InvalidCall> = []
+  pending = ""
+  text(s: string): void {
+    this.pending += s
+  }
+  flushText(): void {
+    if (this.pending.length > 0) {
+      this.parts.push({ _tag: "Text", text: this.pending })
+      this.pending = ""
+    }
+  }
+  call(id: string, name: string, args: Record<string, unknown>): void {
+    this.flushText()
+    this.parts.push({ _tag: "ToolCall", id, name, arguments: args })
+  }
+  invalid(x: InvalidCall): void {
+    this.invalids.push(x)
+  }
+}
+
+/** An incremental parser for callers outside Effect. @since 0.1.0 */
+export interface StreamParser {
+  /** Feeds a chunk; returns what is now certain. Never throws. */
+  push(chunk: string): ReadonlyArray<ToolTagEvent>
+  /** Ends the text: held-back text is released, an unclosed block becomes text. Later calls return nothing. */
+  end(): ReadonlyArray<ToolTagEvent>
+  /** UTF-16 code units held back right now (a partial tag, or the open block): at most `maxBlockBytes` + 16. */
+  readonly buffered: number
+}
+
+/**
+ * A fresh incremental parser. Feeding it a text in any chunking gives the same text, calls (up to ids) and
+ * invalid calls as `parse` of the whole text.
+ *
+ * @since 0.1.0
+ */
+export const makeStreamParser = (options?: ToolTagsOptions): StreamParser => {
+  const sink = new EventSink()
+  const scanner = new Scanner(sink, toScannerConfig(options))
+  return {
+    push(chunk) {
+      try {
+        // After `end`, the scanner ignores input, so this returns nothing.
+        scanner.push(typeof chunk === "string" ? chunk : String(chunk))
+      } catch (e) {
+        // Unreachable by design; if a bug ever gets here, the text still reaches the caller.
+        sink.text(typeof chunk === "string" ? chunk : "")
+        sink.invalid({ _tag: "InvalidCall", reason: `internal parser error: ${String(e)}`, raw: "" })
+      }
+      return sink.take()
+    },
+    end() {
+      if (scanner.done) return EMPTY
+      try {
+        scanner.end()
+      } catch (e) {
+        sink.invalid({ _tag: "InvalidCall", reason: `internal parser error: ${String(e)}`, raw: "" })
+      }
+      return sink.take()
+    },
+    get buffered() {
+      return scanner.buffered
+    }
+  }
+}
+
+/**
+ * Parses a whole text: exactly the streaming parser fed the text as one chunk, then ended.
+ *
+ * @since 0.1.0
+ */
+export const parse = (text: string, options?: ToolTagsOptions): ParseResult => {
+  const sink = new PartsSink()
+  const scanner = new Scanner(sink, toScannerConfig(options))
+  try {
+    scanner.push(typeof text === "string" ? text : String(text))
+    scanner.end()
+  } catch (e) {
+    sink.invalid({ _tag: "InvalidCall", reason: `internal parser error: ${String(e)}`, raw: "" })
+  }
+  sink.flushText()
+  return { parts: sink.parts, invalid: sink.invalids }
+}
+
+/**
+ * The streaming parser as a `Stream` transform: text chunks in, `ToolTagEvent`s out. Each run of the stream
+ * gets a fresh parser; when the input ends the held-back text is released. If the input fails, what was held
+ * back (at most a partial tag or an open block) is dropped with it.
+ *
+ * @since 0.1.0
+ */
+export const stream = (options?: ToolTagsOptions) =>
+<E, R>(self: Stream.Stream<string, E, R>): Stream.Stream<ToolTagEvent, E, R> =>
+  Stream.suspend(() => {
+    const parser = makeStreamParser(options)
+    return self.pipe(
+      Stream.mapChunks((chunk) => {
+        const out: Array<ToolTagEvent> = []
+        for (const s of chunk) for (const e of parser.push(s)) out.push(e)
+        return Chunk.unsafeFromArray(out)
+      }),
+      Stream.concat(Stream.suspend(() => Stream.fromIterable(parser.end())))
+    )
+  })
+
+/**
+ * `"toolUse"` when the parsed message holds a call (OpenClaw then runs the tools), else the kernel's reason.
+ *
+ * @since 0.1.0
+ */
+export const stopReason = (
+  parts: ReadonlyArray<Part>,
+  kernelReason: "stop" | "length"
+): "stop" | "length" | "toolUse" => parts.some((p) => p._tag === "ToolCall") ? "toolUse" : kernelReason
+
+// ---------------------------------------------------------------------------------------------------------------
+// Rendering
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * The system-prompt section that tells the model how to call tools, followed by the tools in a
+ * machine-readable form:
+ *
+ * ```text
+ * <tools>
+ * <tool name="read">
+ * <description>escaped text</description>
+ * <parameters>{JSON Schema, every "<" written as \u003c}</parameters>
+ * </tool>
+ * </tools>
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const renderToolsPrompt: (tools: ReadonlyArray<ToolDefinition>) => string = render.renderToolsPrompt
+
+/**
+ * Calls as one `<function_calls>` block, escaped so that `parse(renderToolCalls(calls))` gives the calls back
+ * (given the tools' schemas): `&` and `<` as entities; multi-line values between newlines.
+ *
+ * @since 0.1.0
+ */
+export const renderToolCalls: (calls: ReadonlyArray<ToolCallInput>) => string = render.renderToolCalls
+
+/**
+ * Tool results as a `<function_results>` block: one `<result tool_call_id="…" name="…">` per result (with
+ * `error="true"` for failures), text parts joined by newlines, images as `[image: type]`, `&` and `<` escaped.
+ *
+ * @since 0.1.0
+ */
+export const renderToolResults: (results: ReadonlyArray<ToolResultInput>) => string = render.renderToolResults
+
+/**
+ * A whole OpenClaw context as kernel chat messages: one system message (the system prompt, then the tools
+ * section), user messages as text (images as placeholders), assistant messages as their text with tool calls
+ * as `<function_calls>` blocks (thinking is not sent back), and each run of consecutive tool results as one
+ * user message holding a `<function_results>` block. Empty messages are left out.
+ *
+ * @since 0.1.0
+ */
+export const renderContext: (context: Context) => Array<ChatMessage> = render.renderContext
