@@ -25,7 +25,7 @@ export class KernelUnreachable extends Data.TaggedError("KernelUnreachable")<
 > {
   readonly retryable = true
   override get message(): string {
-    return `Cannot reach the AIOS kernel at ${this.url} (${this.detail}). Is it running? Start it or set AIOS_URL / baseUrl.`
+    return `Cannot reach the AIOS kernel at ${this.url}: ${plainDetail(this.detail)}. Is it running? Start it or set AIOS_URL / baseUrl.`
   }
 }
 
@@ -241,6 +241,31 @@ export const rejectionKind = (statusCode: number, reason: string, errorType?: st
         : "server_error"
     default:
       return statusCode >= 500 ? "server_error" : "bad_request"
+  }
+}
+
+/**
+ * A socket error code in words. Hosts (OpenClaw) replace messages that carry raw codes with a generic line that
+ * drops the URL, so the code stays in `detail` and the message says what it means.
+ */
+const plainDetail = (detail: string): string => {
+  switch (detail) {
+    case "ECONNREFUSED":
+      return "nothing is listening at that address"
+    case "ECONNRESET":
+    case "UND_ERR_SOCKET":
+      return "the connection was dropped"
+    case "ENOTFOUND":
+    case "EAI_AGAIN":
+      return "the host name does not resolve"
+    case "ETIMEDOUT":
+    case "UND_ERR_CONNECT_TIMEOUT":
+      return "connecting took too long"
+    case "EHOSTUNREACH":
+    case "ENETUNREACH":
+      return "the network cannot reach that host"
+    default:
+      return detail
   }
 }
 

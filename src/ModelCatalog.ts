@@ -28,7 +28,8 @@ export interface ModelRow {
   readonly id: string
   readonly name: string
   readonly reasoning: boolean
-  readonly input: ReadonlyArray<"text" | "image">
+  // Mutable arrays: the row goes to OpenClaw, whose ModelDefinitionConfig declares them so.
+  readonly input: Array<"text" | "image">
   readonly cost: { readonly input: number; readonly output: number; readonly cacheRead: number; readonly cacheWrite: number }
   readonly contextWindow: number
   readonly maxTokens: number
@@ -73,7 +74,7 @@ export const rowFor = (config: Pick<AiosConfigValues, "models">, name: string): 
     id: name,
     name,
     reasoning: o.reasoning ?? false,
-    input: o.input ?? ["text"],
+    input: o.input !== undefined ? [...o.input] : ["text"],
     cost: { input: 0, output: 0, cacheRead: 0, cacheWrite: 0 },
     contextWindow: o.contextWindow ?? DEFAULT_CONTEXT_WINDOW,
     maxTokens: o.maxTokens ?? DEFAULT_MAX_TOKENS

@@ -20,13 +20,18 @@ const decodeEntities = (s: string): string =>
 
 const escapeValue = (s: string): string => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;")
 
-const lastUser = (messages: ReadonlyArray<ChatMessage>): string => {
-  for (let i = messages.length - 1; i >= 0; i--) {
-    const m = messages[i]
-    if (m?.role === "user") return m.content ?? ""
-  }
-  return ""
+/**
+ * What the user said this turn: the user (and tool) messages after the last assistant message. Hosts append
+ * context of their own (OpenClaw adds an internal-context user message), so the first one is the request.
+ */
+const sinceAssistant = (messages: ReadonlyArray<ChatMessage>): ReadonlyArray<ChatMessage> => {
+  let i = messages.length
+  while (i > 0 && messages[i - 1]?.role !== "assistant") i--
+  return messages.slice(i).filter((m) => m.role === "user" || m.role === "tool")
 }
+
+const lastUser = (messages: ReadonlyArray<ChatMessage>): string =>
+  sinceAssistant(messages).find((m) => m.role === "user")?.content ?? ""
 
 /** Tools offered in the system prompt (`<tool name="…">…<parameters>{json}</parameters>`) or natively. */
 const offeredTools = (messages: ReadonlyArray<ChatMessage>, native: ReadonlyArray<NativeTool>): ReadonlyArray<OfferedTool> => {
@@ -92,12 +97,11 @@ export const echo = (messages: ReadonlyArray<ChatMessage>): ModelReply => ({ tex
  * conversation it answers in text, quoting them.
  */
 export const toolUser = (messages: ReadonlyArray<ChatMessage>, native: ReadonlyArray<NativeTool>): ModelReply => {
-  const last = messages[messages.length - 1]
-  const results = last?.role === "tool"
-    ? [last.content ?? ""]
-    : [...(last?.role === "user" ? (last.content ?? "") : "").matchAll(/<result\b[^>]*>([\s\S]*?)<\/result>/g)].map(
-      (m) => decodeEntities(m[1] ?? "").trim()
-    )
+  const results = sinceAssistant(messages).flatMap((m) =>
+    m.role === "tool"
+      ? [m.content ?? ""]
+      : [...(m.content ?? "").matchAll(/<result\b[^>]*>([\s\S]*?)<\/result>/g)].map((r) => decodeEntities(r[1] ?? "").trim())
+  )
   if (results.length > 0) {
     return { text: `The tool returned:\n${results.join("\n")}`, toolCalls: [] }
   }

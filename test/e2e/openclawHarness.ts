@@ -17,8 +17,12 @@ export const OPENCLAW_VERSION = "2026.9.6"
 
 const projectRoot = fileURLToPath(new URL("../../", import.meta.url))
 
-/** Gitignored folder holding the OpenClaw install and Node's compile cache. */
-export const cacheRoot = path.join(projectRoot, ".e2e-cache")
+/**
+ * The folder holding the OpenClaw install and Node's compile cache: outside the project, because the project
+ * folder is the plugin folder OpenClaw installs from, and it must not find a whole OpenClaw inside it.
+ * `EFFECT_AIOS_E2E_CACHE` overrides it.
+ */
+export const cacheRoot = process.env["EFFECT_AIOS_E2E_CACHE"] ?? path.join(os.tmpdir(), "effect-aios-e2e")
 
 const INSTALL_MARKER = ".e2e-install-complete.json"
 const INSTALL_TIMEOUT_MS = 15 * 60_000

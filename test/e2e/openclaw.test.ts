@@ -1,0 +1,192 @@
+/**
+ * The plugin in a real OpenClaw (the pinned version, installed in an isolated folder), headless, against the
+ * reference kernel on a loopback port. Each turn is a separate `openclaw agent exec` process, bounded.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { spawnSync } from "node:child_process"
+import { existsSync } from "node:fs"
+import * as fs from "node:fs/promises"
+import * as os from "node:os"
+import * as path from "node:path"
+import { type Handle, startReferenceKernel } from "../../src/ReferenceKernel.js"
+import { deadUrl } from "../util.js"
+import {
+  agentTurn,
+  ensureOpenClaw,
+  installPlugin,
+  makeOpenClawHome,
+  type OpenClawHome,
+  type OpenClawInstall
+} from "./openclawHarness.js"
+
+const projectRoot = path.resolve(import.meta.dirname, "../..")
+
+let install: OpenClawInstall
+let kernel: Handle
+let home: OpenClawHome
+
+/** Replaces `plugins.entries.aios.config` (the plugin reads it afresh in each OpenClaw process). */
+const setPluginConfig = (config: Record<string, unknown>) =>
+  home.updateConfig((c) => {
+    const plugins = (c.plugins ?? {}) as { entries?: Record<string, Record<string, unknown>> }
+    const entries = plugins.entries ?? {}
+    return { ...c, plugins: { ...plugins, entries: { ...entries, aios: { ...entries.aios, config } } } }
+  })
+
+/**
+ * The plugin as a user gets it: `npm pack` of the built project, unpacked into a temp folder (so the package's
+ * `files` are proven enough), with its production dependencies installed there (from the npm cache, which the
+ * project's own install filled). OpenClaw refuses a `node_modules` that links outside the plugin folder.
+ */
+const stagePlugin = async (): Promise<string> => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), "effect-aios-plugin-"))
+  const pack = spawnSync("npm", ["pack", "--json", "--ignore-scripts", "--pack-destination", dir], {
+    cwd: projectRoot,
+    encoding: "utf8",
+    timeout: 120_000
+  })
+  if (pack.status !== 0) throw new Error(`npm pack failed: ${pack.stderr}`)
+  const [packed] = JSON.parse(pack.stdout) as Array<{ filename: string }>
+  const untar = spawnSync("tar", ["xzf", path.join(dir, packed!.filename), "-C", dir], { encoding: "utf8" })
+  if (untar.status !== 0) throw new Error(`tar failed: ${untar.stderr}`)
+  const pluginDir = path.join(dir, "package")
+  const deps = spawnSync(
+    "npm",
+    ["install", "--omit=dev", "--omit=peer", "--ignore-scripts", "--prefer-offline", "--no-audit", "--no-fund"],
+    { cwd: pluginDir, encoding: "utf8", timeout: 300_000 }
+  )
+  if (deps.status !== 0) throw new Error(`npm install in the staged plugin failed: ${deps.stderr}`)
+  return pluginDir
+}
+let pluginDir: string
+
+beforeAll(async () => {
+  if (!existsSync(path.join(projectRoot, "dist/openclaw/index.js"))) {
+    throw new Error("dist/ is missing: run `npm run build` first (npm test does)")
+  }
+  pluginDir = await stagePlugin()
+  install = await ensureOpenClaw()
+  kernel = await startReferenceKernel()
+  // One documented step authorizes the provider for agent turns: the env var named in the manifest.
+  home = await makeOpenClawHome({ install, env: { AIOS_API_KEY: "local" } })
+  await installPlugin(home, pluginDir, { via: "cli", config: { baseUrl: kernel.url, retry: { delayMs: 200 } } })
+})
+
+afterAll(async () => {
+  await home?.cleanup()
+  await kernel?.close()
+  if (pluginDir !== undefined) await fs.rm(path.dirname(pluginDir), { recursive: true, force: true })
+})
+
+const turn = (model: string, message: string, cwd?: string) =>
+  agentTurn(home, { model, message, timeoutMs: 150_000, ...(cwd !== undefined ? { cwd } : {}) })
+
+describe("effect-aios in a real OpenClaw", () => {
+  it("the provider type-checks against OpenClaw's own ProviderPlugin and plugin entry types", async () => {
+    const dir = path.join(install.dir, "contract")
+    await fs.mkdir(dir, { recursive: true })
+    const entry = path.join(projectRoot, "dist/openclaw/index.js")
+    await fs.writeFile(
+      path.join(dir, "check.ts"),
+      [
+        `import type { OpenClawPluginApi, ProviderPlugin } from "openclaw/plugin-sdk/plugin-entry"`,
+        `import plugin, { makeAiosProvider } from ${JSON.stringify(entry)}`,
+        `export const provider: ProviderPlugin = makeAiosProvider()`,
+        `export const register: (api: OpenClawPluginApi) => void = plugin.register`,
+        ``
+      ].join("\n")
+    )
+    const tsc = spawnSync(
+      install.nodeBin,
+      [
+        path.join(projectRoot, "node_modules/typescript/bin/tsc"),
+        "--noEmit",
+        "--strict",
+        "--skipLibCheck",
+        "--module",
+        "nodenext",
+        "--moduleResolution",
+        "nodenext",
+        "--target",
+        "es2023",
+        path.join(dir, "check.ts")
+      ],
+      { encoding: "utf8", timeout: 120_000 }
+    )
+    expect(`${tsc.stdout}${tsc.stderr}`).toBe("")
+    expect(tsc.status).toBe(0)
+  })
+
+  it("a plain question: the kernel's answer is the reply", async () => {
+    kernel.reset()
+    kernel.script({ _tag: "Reply", text: "Paris is the capital of France." })
+    const result = await turn("aios/echo", "What is the capital of France?")
+    expect(result.error).toBeUndefined()
+    expect(result.text).toBe("Paris is the capital of France.")
+    const [request] = kernel.requests("/query")
+    const messages = (request?.body as { query_data: { messages: Array<{ content: string }> } }).query_data.messages
+    expect(messages.some((m) => m.content.includes("What is the capital of France?"))).toBe(true)
+    expect(kernel.count("/core/llms/list")).toBeLessThanOrEqual(1)
+  })
+
+  it("a tool round trip: the model calls read, OpenClaw runs it, the result comes back, the reply quotes the file", async () => {
+    kernel.reset()
+    const workspace = await fs.mkdtemp(path.join(home.home, "ws-"))
+    const secret = `the launch code is ${Math.random().toString(36).slice(2, 10)}`
+    await fs.writeFile(path.join(workspace, "notes.txt"), `${secret}\n`)
+    const result = await turn("aios/tool-user", "Use read to open notes.txt and tell me what it says.", workspace)
+    expect(result.error).toBeUndefined()
+    expect(result.text).toContain(secret)
+    const queries = kernel.requests("/query").map((r) =>
+      (r.body as { query_data: { messages: Array<{ role: string; content: string }> } }).query_data.messages
+    )
+    expect(queries.length).toBeGreaterThanOrEqual(2)
+    // The first request offered the tools; the second carried the tool result, linked to the call.
+    expect(queries[0]![0]!.content).toContain("<tool name=\"read\">")
+    const second = queries[1]!.map((m) => m.content).join("\n")
+    expect(second).toContain("<function_calls>")
+    expect(second).toMatch(/<result tool_call_id="[A-Za-z0-9]+" name="read"/)
+    expect(second).toContain(secret)
+  })
+
+  it("the kernel rate-limits twice, then answers: the turn succeeds", async () => {
+    kernel.reset()
+    kernel.script({ _tag: "Status", statusCode: 429 }, { _tag: "Status", statusCode: 429 }, {
+      _tag: "Reply",
+      text: "Answered after two rate limits."
+    })
+    const result = await turn("aios/echo", "Are you there?")
+    expect(result.error).toBeUndefined()
+    expect(result.text).toBe("Answered after two rate limits.")
+    expect(kernel.count("/query")).toBe(3)
+  })
+
+  it("a turn through the OpenAI-compatible /v1 backend streams its reply", async () => {
+    kernel.reset()
+    await setPluginConfig({ backend: "openai-compatible", baseUrl: `${kernel.url}/v1` })
+    try {
+      const result = await turn("aios/echo", "Stream this sentence back to me.")
+      expect(result.error).toBeUndefined()
+      expect(result.text).toContain("Stream this sentence back to me.")
+      const [request] = kernel.requests("/v1/chat/completions")
+      expect(request?.body).toMatchObject({ stream: true, model: "echo" })
+    } finally {
+      await setPluginConfig({ baseUrl: kernel.url, retry: { delayMs: 200 } })
+    }
+  })
+
+  it("the kernel is down: the turn fails with a message that names the kernel URL", async () => {
+    const url = await deadUrl()
+    await setPluginConfig({ baseUrl: url, retry: { maxRetries: 0 } })
+    try {
+      const result = await turn("aios/echo", "Hello?")
+      expect(result.ok).toBe(false)
+      // OpenClaw shows its own line for a classified failure ("request failed (provider internal error)") and
+      // prints the provider's message, ours, in the same command's output.
+      expect(result.error?.message).toMatch(/aios\/echo request failed/)
+      expect(`${result.stdout}\n${result.stderr}`).toContain(`Cannot reach the AIOS kernel at ${url}`)
+    } finally {
+      await setPluginConfig({ baseUrl: kernel.url, retry: { delayMs: 200 } })
+    }
+  })
+})
