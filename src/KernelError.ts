@@ -25,7 +25,7 @@ export class KernelUnreachable extends Data.TaggedError("KernelUnreachable")<
 > {
   readonly retryable = true
   override get message(): string {
-    return `Cannot reach the AIOS kernel at ${this.url}: ${plainDetail(this.detail)}. Is it running? Start it or set AIOS_URL / baseUrl.`
+    return `Cannot reach ${server(this.url)}: ${plainDetail(this.detail)}. Is it running? Start it or set AIOS_URL / baseUrl.`
   }
 }
 
@@ -37,7 +37,7 @@ export class KernelUnreachable extends Data.TaggedError("KernelUnreachable")<
 export class KernelTimeout extends Data.TaggedError("KernelTimeout")<Common & { readonly timeoutMs: number }> {
   readonly retryable = true
   override get message(): string {
-    return `The AIOS kernel at ${this.url} did not answer${forModel(this.model)} within ${this.timeoutMs} ms ` +
+    return `${capitalize(server(this.url))} did not answer${forModel(this.model)} within ${this.timeoutMs} ms ` +
       `(requestTimeoutMs). The kernel may be overloaded or stuck; check its logs or raise the timeout.`
   }
 }
@@ -68,7 +68,7 @@ export class KernelHttpError extends Data.TaggedError("KernelHttpError")<
       ? "failed internally"
       : "answered"
     const detail = this.detail.length > 0 ? `: ${this.detail.join("; ")}` : ""
-    return `The AIOS kernel at ${this.url} ${what} (HTTP ${this.status})${forModel(this.model)}${detail}`
+    return `${capitalize(server(this.url))} ${what} (HTTP ${this.status})${forModel(this.model)}${detail}`
   }
 }
 
@@ -132,7 +132,7 @@ export class KernelRejected extends Data.TaggedError("KernelRejected")<
     return retryableKinds.has(this.kind)
   }
   override get message(): string {
-    return `The AIOS kernel at ${this.url} reported ${this.statusCode}${forModel(this.model)}: ${
+    return `${capitalize(server(this.url))} reported ${this.statusCode}${forModel(this.model)}: ${
       this.reason || "(no message)"
     }. ${advice[this.kind]}`
   }
@@ -149,7 +149,7 @@ export class KernelMalformedResponse extends Data.TaggedError("KernelMalformedRe
 > {
   readonly retryable = false
   override get message(): string {
-    return `The AIOS kernel at ${this.url} sent a malformed response to ${this.endpoint}${
+    return `${capitalize(server(this.url))} sent a malformed response to ${this.endpoint}${
       forModel(this.model)
     }: ${this.issue}. Is ${this.url} really an AIOS kernel?`
   }
@@ -167,7 +167,7 @@ export class ModelUnknown extends Data.TaggedError("ModelUnknown")<
   readonly retryable = false
   override get message(): string {
     const list = this.available.length > 0 ? this.available.join(", ") : "none"
-    return `Model '${this.model}' is not configured in the AIOS kernel at ${this.url}. Available: ${list}.`
+    return `Model '${this.model}' is not served by ${server(this.url)}. Available: ${list}.`
   }
 }
 
@@ -268,6 +268,12 @@ const plainDetail = (detail: string): string => {
       return detail
   }
 }
+
+/** Names the server: an OpenAI-compatible base URL ends in a version segment (`/v1`), an AIOS kernel's does not. */
+const server = (url: string): string =>
+  /\/v\d+$/.test(url) ? `the OpenAI-compatible endpoint at ${url}` : `the AIOS kernel at ${url}`
+
+const capitalize = (s: string): string => s.charAt(0).toUpperCase() + s.slice(1)
 
 const forModel = (model: string | undefined): string => (model ? ` for model '${model}'` : "")
 

@@ -89,7 +89,7 @@ describe("ModelCatalog", () => {
       const error = yield* Effect.flip(catalog.require("gpt-9"))
       expect(error).toMatchObject({ _tag: "ModelUnknown", model: "gpt-9", available: ["echo", "tool-user"] })
       expect(error.message).toBe(
-        `Model 'gpt-9' is not configured in the AIOS kernel at ${error.url}. Available: echo, tool-user.`
+        `Model 'gpt-9' is not served by the AIOS kernel at ${error.url}. Available: echo, tool-user.`
       )
       expect((yield* ReferenceKernel.ReferenceKernel).count("/query")).toBe(0)
     }).pipe(withStack()))
