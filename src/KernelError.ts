@@ -151,7 +151,7 @@ export class KernelMalformedResponse extends Data.TaggedError("KernelMalformedRe
   override get message(): string {
     return `${capitalize(server(this.url))} sent a malformed response to ${this.endpoint}${
       forModel(this.model)
-    }: ${this.issue}. Is ${this.url} really an AIOS kernel?`
+    }: ${this.issue}. Is ${this.url} really ${serverKind(this.url)}?`
   }
 }
 
@@ -270,8 +270,10 @@ const plainDetail = (detail: string): string => {
 }
 
 /** Names the server: an OpenAI-compatible base URL ends in a version segment (`/v1`), an AIOS kernel's does not. */
-const server = (url: string): string =>
-  /\/v\d+$/.test(url) ? `the OpenAI-compatible endpoint at ${url}` : `the AIOS kernel at ${url}`
+const serverKind = (url: string): string =>
+  /\/v\d+$/.test(url) ? "an OpenAI-compatible endpoint" : "an AIOS kernel"
+
+const server = (url: string): string => `${serverKind(url).replace(/^an? /, "the ")} at ${url}`
 
 const capitalize = (s: string): string => s.charAt(0).toUpperCase() + s.slice(1)
 
