@@ -2,7 +2,6 @@
  * `KernelClient.query` against one raw `fetch` POST `/query` to the same reference kernel, p50 and ratio.
  */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
-import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as AiosConfig from "../src/AiosConfig.js"

@@ -62,6 +62,8 @@ export interface TurnRequest {
   readonly maxTokens?: number | undefined
   readonly temperature?: number | undefined
   readonly timeoutMs?: number | undefined
+  /** Told of each retry of this turn (see `TurnRetry.Meta.onRetry`). */
+  readonly onRetry?: ((retry: { readonly attempt: number; readonly delayMs: number }) => void) | undefined
 }
 
 /**
@@ -195,7 +197,7 @@ export const make: Effect.Effect<Service, never, KernelClient | ModelCatalog | T
             calls: 0
           }
           let finish: Extract<QueryChunk, { _tag: "Finish" }> | undefined
-          const body = retry.retryStream(query, { turn, model: request.model }).pipe(
+          const body = retry.retryStream(query, { turn, model: request.model, onRetry: request.onRetry }).pipe(
             Stream.mapConcat((chunk) => {
               if (chunk._tag === "Finish") finish = chunk
               return step(state, chunk)

@@ -69,6 +69,8 @@ export interface Policy {
 export interface Meta {
   readonly turn: string
   readonly model?: string | undefined
+  /** Told of each retry as it is decided (before its wait): for callers that report attempts, e.g. `Llm`'s span. */
+  readonly onRetry?: ((retry: { readonly attempt: number; readonly delayMs: number }) => void) | undefined
 }
 
 /**
@@ -162,16 +164,14 @@ export const decide = (policy: Policy, error: KernelError, retries: number, rand
 const observe = (decision: Decision, meta: Meta, maxDelayMs: number): Effect.Effect<void> => {
   const annotations = meta.model === undefined ? { turn: meta.turn } : { turn: meta.turn, model: meta.model }
   if (decision._tag === "Retry") {
-    return Effect.logWarning(
-      `Retrying turn ${meta.turn} in ${decision.delayMs} ms (${decision.reason}, retry ${decision.attempt})`
-    ).pipe(
-      Effect.annotateLogs({
-        ...annotations,
-        attempt: decision.attempt,
-        reason: decision.reason,
-        delayMs: decision.delayMs
-      }),
-      Effect.zipRight(Metric.increment(Metric.tagged(retriesTotal, "reason", decision.reason)))
+    const { attempt, delayMs, reason } = decision
+    return Effect.sync(() => meta.onRetry?.({ attempt, delayMs })).pipe(
+      Effect.zipRight(
+        Effect.logWarning(`Retrying turn ${meta.turn} in ${delayMs} ms (${reason}, retry ${attempt})`).pipe(
+          Effect.annotateLogs({ ...annotations, attempt, reason, delayMs })
+        )
+      ),
+      Effect.zipRight(Metric.increment(Metric.tagged(retriesTotal, "reason", reason)))
     )
   }
   if (decision.why === "retry_after_too_long") {

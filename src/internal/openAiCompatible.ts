@@ -33,7 +33,6 @@ import type {
   NativeTool,
   NativeToolCall,
   QueryChunk,
-  QueryRequest,
   QueryResult,
   Service,
   Usage

@@ -1,0 +1,93 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as Option from "effect/Option"
+import * as fc from "fast-check"
+import * as Stop from "../src/internal/llmStop.js"
+
+// A small alphabet, so stop sequences overlap, nest and recur often.
+const letters = fc.constantFrom("a", "b", "c")
+const stopsArb = fc.array(fc.string({ unit: letters, minLength: 1, maxLength: 4 }), { minLength: 1, maxLength: 3 })
+const textArb = fc.string({ unit: letters, maxLength: 40 })
+const cutsArb = fc.array(fc.integer({ min: 1, max: 7 }), { minLength: 1, maxLength: 10 })
+
+/** The answer from the whole text: everything before the earliest-starting match. */
+const expected = (stops: ReadonlyArray<string>, text: string): string => {
+  const starts = stops.map((s) => text.indexOf(s)).filter((i) => i >= 0)
+  return starts.length === 0 ? text : text.slice(0, Math.min(...starts))
+}
+
+/** `text` in pieces of the given sizes (used cyclically). */
+const chunk = (text: string, cuts: ReadonlyArray<number>): Array<string> => {
+  const out: Array<string> = []
+  for (let at = 0, i = 0; at < text.length; i++) {
+    const size = cuts[i % cuts.length] ?? 1
+    out.push(text.slice(at, at + size))
+    at += size
+  }
+  return out
+}
+
+const run = (stops: ReadonlyArray<string>, pieces: ReadonlyArray<string>) => {
+  const step = Stop.step(stops)
+  let state = Stop.initial
+  let out = ""
+  let matched = false
+  const steps: Array<{ readonly emitted: string; readonly state: Stop.State; readonly consumed: string }> = []
+  let consumed = ""
+  for (const input of [...pieces.map(Option.some), Option.none<string>()]) {
+    if (Option.isSome(input)) consumed += input.value
+    const [next, output] = step(state, input)
+    state = next
+    out += output.text
+    steps.push({ emitted: out, state, consumed })
+    if (output.matched) {
+      matched = true
+      break
+    }
+  }
+  return { out, matched, steps }
+}
+
+describe("stop sequences (the incremental matcher)", () => {
+  it.prop("any chunking gives the whole-text answer", [stopsArb, textArb, cutsArb], ([stops, text, cuts]) => {
+    const { matched, out } = run(stops, chunk(text, cuts))
+    expect(out).toBe(expected(stops, text))
+    expect(matched).toBe(stops.some((s) => text.includes(s)))
+  }, { fastCheck: { numRuns: 2000 } })
+
+  it.prop(
+    "nothing is lost and only a possible partial match is held back",
+    [stopsArb, textArb, cutsArb],
+    ([stops, text, cuts]) => {
+      const longest = Math.max(...stops.map((s) => s.length))
+      for (const { emitted, state, consumed } of run(stops, chunk(text, cuts)).steps) {
+        if (state.stopped) continue
+        // What was emitted plus what is held is exactly what came in.
+        expect(emitted + state.pending).toBe(consumed)
+        // What is held could still become a match: it is a proper prefix of some stop sequence.
+        if (state.pending !== "") {
+          expect(stops.some((s) => s.length > state.pending.length && s.startsWith(state.pending))).toBe(true)
+        }
+        expect(state.pending.length).toBeLessThan(longest)
+        expect(expected(stops, consumed).startsWith(emitted)).toBe(true)
+      }
+    },
+    { fastCheck: { numRuns: 1000 } }
+  )
+
+  it("a longer stop that starts earlier wins over a shorter one completed first", () => {
+    const { out } = run(["abcd", "c"], ["abc", "d"])
+    expect(out).toBe("")
+    expect(run(["abcd", "c"], ["abc", "x"]).out).toBe("ab")
+  })
+
+  it("no stop sequences: text passes through as it comes, nothing held", () => {
+    const { steps, out } = run([], ["ab", "cd"])
+    expect(out).toBe("abcd")
+    expect(steps.map((s) => s.state.pending)).toEqual(["", "", ""])
+  })
+
+  it("Stop.cut agrees with the definition", () => {
+    expect(Stop.cut(["b", "ab"], "xxabx")).toBe("xx")
+    expect(Stop.cut(["zz"], "abc")).toBe("abc")
+  })
+})
