@@ -1,0 +1,30 @@
+/**
+ * `effect-aios models [--url]`: the kernel's models as a table.
+ *
+ * @since 0.1.0
+ */
+import * as Command from "@effect/cli/Command"
+import * as Effect from "effect/Effect"
+import { ModelCatalog } from "../../ModelCatalog.js"
+import * as Output from "../Output.js"
+import { kernelConfig, PROBE_TIMEOUT_MS, stack, table, toCliError, urlOption } from "./shared.js"
+
+/**
+ * @since 0.1.0
+ */
+export const models = Command.make("models", { url: urlOption }, ({ url }) =>
+  Effect.gen(function*() {
+    const config = yield* kernelConfig(url, { requestTimeoutMs: PROBE_TIMEOUT_MS })
+    const rows = yield* Effect.flatMap(ModelCatalog, (catalog) =>
+      Effect.map(catalog.list, (list) =>
+        list.map((m) => {
+          const row = catalog.row(m.name)
+          return [m.name, m.backend ?? "-", String(row.contextWindow), String(row.maxTokens)]
+        }))).pipe(Effect.provide(stack(config)), Effect.mapError(toCliError))
+    if (rows.length === 0) {
+      yield* Output.errorLine(`The kernel at ${config.baseUrl} serves no models; configure one in its config.yaml.`)
+      return
+    }
+    yield* Output.line(table(["name", "backend", "context window", "max tokens"], rows, [false, false, true, true]))
+  })).pipe(Command.withDescription("List the kernel's models (name, backend, context window, max tokens)"))
+

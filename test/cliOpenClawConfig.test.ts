@@ -1,0 +1,412 @@
+/**
+ * `openclaw setup` / `openclaw remove`: the pure edit on arbitrary documents (many runs), then the command on
+ * arbitrary config files against a real ReferenceKernel (fewer runs), and the file handling.
+ */
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "@effect/vitest"
+import * as ConfigProvider from "effect/ConfigProvider"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as fc from "fast-check"
+import JSON5 from "json5"
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import * as Path from "node:path"
+import * as AiosConfig from "../src/AiosConfig.js"
+import { run } from "../src/cli/Cli.js"
+import * as OpenClawConfig from "../src/cli/OpenClawConfig.js"
+import * as Output from "../src/cli/Output.js"
+import { rowFor } from "../src/ModelCatalog.js"
+import { type Handle, startReferenceKernel } from "../src/ReferenceKernel.js"
+import { deadUrl } from "./util.js"
+
+// ---------------------------------------------------------------------------------------------------------------
+// Arbitrary OpenClaw configs: the keys setup touches, in every shape (absent, present, of the wrong type), among
+// unrelated keys.
+// ---------------------------------------------------------------------------------------------------------------
+
+const PLUGIN_DIR = "/opt/plugins/effect-aios"
+
+const leaf = fc.jsonValue({ maxDepth: 2 })
+const extraKeys = fc.dictionary(fc.string({ maxLength: 6 }), leaf, { maxKeys: 2 })
+/** An object with some of `shape`'s keys and a few unrelated ones. */
+const withExtra = (shape: Record<string, fc.Arbitrary<unknown>>) =>
+  fc.tuple(extraKeys, fc.record(shape, { requiredKeys: [] })).map(([extra, known]) => ({ ...extra, ...known }))
+/** Mostly `arb`, sometimes any JSON value (the wrong type). */
+const mostly = <A>(arb: fc.Arbitrary<A>) => fc.oneof({ weight: 8, arbitrary: arb }, { weight: 1, arbitrary: leaf })
+
+const pluginsArb = withExtra({
+  enabled: fc.boolean(),
+  load: mostly(withExtra({
+    paths: mostly(fc.array(fc.constantFrom(PLUGIN_DIR, `${PLUGIN_DIR}/`, "/srv/other-plugin", "~/plugins/x"), { maxLength: 3 }))
+  })),
+  entries: mostly(withExtra({
+    aios: mostly(withExtra({
+      enabled: fc.boolean(),
+      config: fc.record({ baseUrl: fc.constantFrom("http://127.0.0.1:1234", "http://localhost:8000", "http://10.1.2.3:8000/") }, {
+        requiredKeys: []
+      })
+    })),
+    memory: leaf
+  })),
+  allow: mostly(fc.array(fc.constantFrom("aios", "discord", "memory"), { maxLength: 3 })),
+  deny: fc.array(fc.constantFrom("discord", "memory"), { maxLength: 2 })
+})
+const modelsArb = withExtra({
+  providers: mostly(withExtra({
+    aios: mostly(withExtra({
+      baseUrl: fc.constantFrom("http://127.0.0.1:9", "https://remote.example"),
+      api: fc.constantFrom("openai-completions", "anthropic"),
+      models: fc.array(leaf, { maxLength: 2 }),
+      apiKey: fc.string({ maxLength: 4 })
+    })),
+    openai: leaf
+  }))
+})
+const agentsArb = withExtra({
+  defaults: mostly(withExtra({
+    models: mostly(fc.dictionary(fc.constantFrom("aios/echo", "anthropic/claude", "openai/gpt", " "), fc.oneof(fc.constant({}), leaf), {
+      maxKeys: 3
+    })),
+    modelPolicy: mostly(withExtra({
+      allow: mostly(fc.array(fc.constantFrom("aios/echo", "aios/*", "openai/gpt", " "), { maxLength: 3 }))
+    })),
+    model: leaf
+  }))
+})
+const metaArb = withExtra({ migrations: withExtra({ modelPolicyAllowlist: fc.boolean() }) })
+
+/** An arbitrary config document. */
+const configArb: fc.Arbitrary<OpenClawConfig.JsonObject> = withExtra({
+  plugins: mostly(pluginsArb),
+  models: mostly(modelsArb),
+  agents: mostly(agentsArb),
+  meta: metaArb
+})
+
+/** What a setup run may write. */
+const inputArb: fc.Arbitrary<OpenClawConfig.SetupInput> = fc.record({
+  baseUrl: fc.constantFrom("http://127.0.0.1:1234", "http://localhost:8000", "http://10.1.2.3:8000"),
+  models: fc.uniqueArray(fc.constantFrom("echo", "tool-user", "claude.v2", "__proto__"), { minLength: 1, maxLength: 3 }),
+  loopback: fc.boolean()
+}).map(({ baseUrl, loopback, models }) => ({
+  pluginDir: PLUGIN_DIR,
+  baseUrl,
+  defaultBaseUrl: AiosConfig.defaults.baseUrl,
+  // The command offers the loopback entry only for a loopback URL.
+  provider: loopback && OpenClawConfig.isLoopbackUrl(baseUrl) ? { baseUrl, api: "openai-completions" as const, models: models.map((m) => rowFor({ models: {} }, m)) } : undefined,
+  models,
+  home: "/home/someone"
+}))
+
+describe("OpenClawConfig.setup / remove (pure)", () => {
+  it.prop("setup then remove gives back the document; a failed setup leaves it untouched", [configArb, inputArb], ([doc, input]) => {
+    const snapshot = structuredClone(doc)
+    const planned = OpenClawConfig.setup(doc, input)
+    expect(doc).toStrictEqual(snapshot)
+    if (Either.isLeft(planned)) {
+      expect(planned.left.issues.length).toBeGreaterThan(0)
+      return
+    }
+    expect(OpenClawConfig.remove(planned.right.doc, planned.right.changes)).toStrictEqual({ doc: snapshot, kept: [] })
+  }, { fastCheck: { numRuns: 400 } })
+
+  it.prop("a second setup changes nothing", [configArb, inputArb], ([doc, input]) => {
+    const first = OpenClawConfig.setup(doc, input)
+    if (Either.isLeft(first)) return
+    const second = OpenClawConfig.setup(first.right.doc, input)
+    expect(second).toStrictEqual(Either.right({ doc: first.right.doc, changes: [] }))
+  }, { fastCheck: { numRuns: 300 } })
+
+  it.prop("two setups with different inputs, then one remove of the merged record, give back the document", [
+    configArb,
+    inputArb,
+    inputArb
+  ], ([doc, a, b]) => {
+    const first = OpenClawConfig.setup(doc, a)
+    if (Either.isLeft(first)) return
+    const second = OpenClawConfig.setup(first.right.doc, b)
+    if (Either.isLeft(second)) return
+    const merged = OpenClawConfig.mergeChanges(first.right.changes, second.right.changes)
+    expect(OpenClawConfig.remove(second.right.doc, merged).doc).toStrictEqual(doc)
+  }, { fastCheck: { numRuns: 300 } })
+
+  it.prop("after setup, OpenClaw would load the plugin, authorize it (loopback) and allow every aios/<model>", [
+    configArb,
+    inputArb
+  ], ([doc, input]) => {
+    const planned = OpenClawConfig.setup(doc, input)
+    if (Either.isLeft(planned)) return
+    const after = planned.right.doc
+    const paths = OpenClawConfig.getAt(after, ["plugins", "load", "paths"]) as Array<unknown>
+    expect(paths.filter((p) => typeof p === "string" && OpenClawConfig.samePath(p, PLUGIN_DIR)).length).toBeGreaterThan(0)
+    expect(OpenClawConfig.getAt(after, ["plugins", "entries", "aios", "enabled"])).toBe(true)
+    const allow = OpenClawConfig.pluginAllowList(after)
+    if (allow !== undefined) expect(allow).toContain("aios")
+    const configured = OpenClawConfig.getAt(after, ["plugins", "entries", "aios", "config", "baseUrl"])
+    // The plugin decodes its baseUrl without trailing slashes.
+    expect(String(configured ?? AiosConfig.defaults.baseUrl).replace(/\/+$/, "")).toBe(input.baseUrl)
+    if (input.provider !== undefined) expect(OpenClawConfig.providerAuthProblem(after)).toBeUndefined()
+    const restriction = OpenClawConfig.modelRestriction(after)
+    for (const m of input.models) expect(OpenClawConfig.allowsModel(restriction, `aios/${m}`)).toBe(true)
+    // No allow-list is created where there was none: that would block the user's other plugins and models.
+    if (OpenClawConfig.pluginAllowList(doc) === undefined) expect(OpenClawConfig.getAt(after, ["plugins", "allow"])).toStrictEqual(OpenClawConfig.getAt(doc, ["plugins", "allow"]))
+    if (OpenClawConfig.modelRestriction(doc)._tag === "None") expect(restriction._tag).toBe("None")
+  }, { fastCheck: { numRuns: 300 } })
+
+  it("remove keeps what was changed since setup and says so; removes what is still as written", () => {
+    const input = fc.sample(inputArb, { numRuns: 1, seed: 7 })[0]!
+    const planned = Either.getOrThrow(OpenClawConfig.setup({ plugins: { allow: ["memory"] } }, { ...input, provider: undefined }))
+    const edited = structuredClone(planned.doc) as { plugins: { entries: { aios: { enabled: boolean; extra?: number } } } }
+    edited.plugins.entries.aios.enabled = false
+    edited.plugins.entries.aios.extra = 1
+    const { doc, kept } = OpenClawConfig.remove(edited, planned.changes)
+    expect(kept).toEqual(["plugins.entries.aios.enabled (changed since setup)"])
+    expect(doc).toStrictEqual({ plugins: { allow: ["memory"], entries: { aios: { enabled: false, extra: 1 } } } })
+  })
+
+  it("names the key of the wrong type", () => {
+    const planned = OpenClawConfig.setup({ plugins: { load: { paths: "/x" } }, agents: [] }, fc.sample(inputArb, { numRuns: 1, seed: 1 })[0]!)
+    expect(Either.isLeft(planned) && planned.left.issues).toEqual(["plugins.load.paths is a string, expected an array"])
+  })
+})
+
+describe("OpenClawConfig.resolvePath", () => {
+  const resolve = (env: Record<string, string>, flag?: string) =>
+    OpenClawConfig.resolvePath(Option.fromNullable(flag)).pipe(
+      Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env))))
+    )
+  it.effect("--config, else $OPENCLAW_CONFIG_PATH, else $OPENCLAW_STATE_DIR/openclaw.json, else ~/.openclaw/openclaw.json", () =>
+    Effect.gen(function*() {
+      const all = { OPENCLAW_CONFIG_PATH: "/etc/oc.json", OPENCLAW_STATE_DIR: "~/state", HOME: "/home/u" }
+      expect(yield* resolve(all, "~/flag.json")).toBe("/home/u/flag.json")
+      expect(yield* resolve(all)).toBe("/etc/oc.json")
+      expect(yield* resolve({ ...all, OPENCLAW_CONFIG_PATH: " " })).toBe("/home/u/state/openclaw.json")
+      expect(yield* resolve({ HOME: "/home/u" })).toBe("/home/u/.openclaw/openclaw.json")
+      expect(yield* resolve({ HOME: "/home/u", OPENCLAW_HOME: "/oc-home" })).toBe("/oc-home/.openclaw/openclaw.json")
+    }))
+})
+
+// ---------------------------------------------------------------------------------------------------------------
+// The commands on files
+// ---------------------------------------------------------------------------------------------------------------
+
+let kernel: Handle
+let root: string
+let pluginDir: string
+beforeAll(async () => {
+  kernel = await startReferenceKernel()
+  root = await mkdtemp(Path.join(tmpdir(), "effect-aios-setup-"))
+  pluginDir = Path.join(root, "plugin")
+  await mkdir(Path.join(pluginDir, "dist"), { recursive: true })
+  await writeFile(Path.join(pluginDir, "openclaw.plugin.json"), JSON.stringify({ id: "aios", configSchema: {} }))
+  await writeFile(Path.join(pluginDir, "package.json"), JSON.stringify({ type: "module", openclaw: { extensions: ["./dist/index.js"] } }))
+  await writeFile(Path.join(pluginDir, "dist", "index.js"), "export default {}\n")
+})
+afterAll(async () => {
+  await kernel.close()
+  await rm(root, { recursive: true, force: true })
+})
+beforeEach(() => {
+  kernel.reset()
+  kernel.setModels([{ name: "echo", behaviour: "echo" }, { name: "tool-user", behaviour: "tools" }])
+})
+
+const cli = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
+  Effect.gen(function*() {
+    const [service, captured] = yield* Output.capture
+    const code = yield* run(["node", "effect-aios", ...args]).pipe(
+      Effect.provide(Layer.merge(NodeContext.layer, Layer.succeed(Output.Output, service))),
+      Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries({ HOME: root, ...env }))))
+    )
+    return { code, stdout: yield* captured.stdout, stderr: yield* captured.stderr }
+  })
+
+let caseNo = 0
+/** A fresh folder holding `openclaw.json` with `text` (or no file). */
+const configFile = (text: string | undefined) =>
+  Effect.promise(async () => {
+    const dir = Path.join(root, `case-${++caseNo}`)
+    await mkdir(dir, { recursive: true })
+    const file = Path.join(dir, "openclaw.json")
+    if (text !== undefined) await writeFile(file, text)
+    return { dir, file }
+  })
+const read = (file: string) => Effect.promise(() => readFile(file, "utf8"))
+const list = (dir: string) => Effect.promise(() => readdir(dir).then((names) => names.sort()))
+const setupArgs = (file: string, ...extra: Array<string>) =>
+  ["openclaw", "setup", "--config", file, "--url", kernel.url, "--plugin-dir", pluginDir, ...extra]
+
+/** A config as a user may have written it: JSON, or JSON5 with comments and trailing commas. */
+const asText = (doc: OpenClawConfig.JsonObject, json5: boolean) =>
+  json5 ? `// my OpenClaw config\n${JSON5.stringify(doc, null, 2).replace(/\n}$/, ",\n}")}\n` : `${JSON.stringify(doc, null, 2)}\n`
+
+describe("effect-aios openclaw setup / remove (files)", () => {
+  it.live.prop(
+    "setup then remove leaves any config semantically identical; a second setup changes no byte and makes no backup",
+    [configArb, fc.boolean()],
+    ([doc, json5]) =>
+      Effect.gen(function*() {
+        const original = asText(doc, json5)
+        const { dir, file } = yield* configFile(original)
+        const first = yield* cli(setupArgs(file))
+        if (first.code !== 0) {
+          // Refused (a key of the wrong type): nothing written, no backup, and the message names the file.
+          expect(first.stderr).toContain(file)
+          expect(yield* read(file)).toBe(original)
+          expect(yield* list(dir)).toEqual(["openclaw.json"])
+          return
+        }
+        const afterFirst = yield* read(file)
+        const listing = yield* list(dir)
+        const second = yield* cli(setupArgs(file))
+        expect(second.code).toBe(0)
+        expect(second.stdout).toContain("nothing changed")
+        expect(yield* read(file)).toBe(afterFirst)
+        expect(yield* list(dir)).toEqual(listing)
+
+        const removed = yield* cli(["openclaw", "remove", "--config", file])
+        expect(removed.code).toBe(0)
+        expect(JSON5.parse(yield* read(file))).toStrictEqual(JSON5.parse(original))
+        expect((yield* list(dir)).filter((n) => n.endsWith(".effect-aios.json"))).toEqual([])
+      }),
+    { fastCheck: { numRuns: 40 } }
+  )
+
+  it.live("a missing config: setup creates it with what the plugin needs; remove deletes it again", () =>
+    Effect.gen(function*() {
+      const { dir, file } = yield* configFile(undefined)
+      const r = yield* cli(setupArgs(file))
+      expect(r.code).toBe(0)
+      const written = JSON.parse(yield* read(file)) as OpenClawConfig.JsonObject
+      expect(written).toStrictEqual({
+        plugins: {
+          load: { paths: [pluginDir] },
+          entries: { aios: { enabled: true, config: { baseUrl: kernel.url } } }
+        },
+        models: {
+          providers: {
+            aios: {
+              baseUrl: kernel.url,
+              api: "openai-completions",
+              models: ["echo", "tool-user"].map((m) => ({ ...rowFor({ models: {} }, m) }))
+            }
+          }
+        }
+      })
+      expect((yield* Effect.promise(() => stat(file))).mode & 0o777).toBe(0o600)
+      expect(r.stdout).toContain("openclaw gateway restart")
+      const removed = yield* cli(["openclaw", "remove", "--config", file])
+      expect(removed.code).toBe(0)
+      expect((yield* list(dir)).filter((n) => !n.endsWith(".bak"))).toEqual([])
+    }))
+
+  it.live("JSON5 in, JSON out: the original bytes are in the backup, the mode is kept", () =>
+    Effect.gen(function*() {
+      const original = "// comment\n{\n  gateway: { port: 18789, },\n  plugins: { allow: ['memory'] },\n}\n"
+      const { dir, file } = yield* configFile(original)
+      yield* Effect.promise(() => chmod(file, 0o640))
+      const r = yield* cli(setupArgs(file))
+      expect(r.code).toBe(0)
+      expect(r.stdout).toContain("JSON5")
+      const written = JSON.parse(yield* read(file)) as { gateway: unknown; plugins: { allow: Array<string> } }
+      expect(written.gateway).toEqual({ port: 18789 })
+      expect(written.plugins.allow).toEqual(["memory", "aios"])
+      const backups = (yield* list(dir)).filter((n) => n.endsWith(".bak"))
+      expect(backups).toHaveLength(1)
+      expect(yield* read(Path.join(dir, backups[0]!))).toBe(original)
+      expect((yield* Effect.promise(() => stat(file))).mode & 0o777).toBe(0o640)
+      expect(r.stdout).toContain(backups[0])
+    }))
+
+  it.live("a kernel that is down: exit code 1 naming the URL; the file is untouched", () =>
+    Effect.gen(function*() {
+      const { dir, file } = yield* configFile("{}\n")
+      const url = yield* Effect.promise(deadUrl)
+      const r = yield* cli(["openclaw", "setup", "--config", file, "--url", url, "--plugin-dir", pluginDir])
+      expect(r.code).toBe(1)
+      expect(r.stderr).toContain(url)
+      expect(r.stderr).toContain("Nothing was written")
+      expect(r.stderr).not.toMatch(/^\s+at /m)
+      expect(yield* list(dir)).toEqual(["openclaw.json"])
+    }))
+
+  it.live("a kernel without models, or a folder without the plugin: refused, nothing written", () =>
+    Effect.gen(function*() {
+      const { dir, file } = yield* configFile("{}\n")
+      kernel.setModels([])
+      const empty = yield* cli(setupArgs(file))
+      expect(empty.code).toBe(1)
+      expect(empty.stderr).toContain("serves no models")
+      kernel.setModels([{ name: "echo" }])
+      const notPlugin = yield* cli(["openclaw", "setup", "--config", file, "--url", kernel.url, "--plugin-dir", root])
+      expect(notPlugin.code).toBe(1)
+      expect(notPlugin.stderr).toContain(`${root} holds no "aios" OpenClaw plugin`)
+      expect(yield* list(dir)).toEqual(["openclaw.json"])
+    }))
+
+  it.live("a config that is not JSON5: exit code 1 naming the file and the position", () =>
+    Effect.gen(function*() {
+      const { file } = yield* configFile("{ plugins: [1, }\n")
+      const r = yield* cli(setupArgs(file))
+      expect(r.code).toBe(1)
+      expect(r.stderr).toContain(file)
+      expect(r.stderr).toMatch(/1:\d+/)
+    }))
+
+  it.live("without --url: AIOS_URL, else the plugin's configured baseUrl", () =>
+    Effect.gen(function*() {
+      const { file } = yield* configFile(JSON.stringify({ plugins: { entries: { aios: { config: { baseUrl: kernel.url } } } } }))
+      const fromConfig = yield* cli(["openclaw", "setup", "--config", file, "--plugin-dir", pluginDir])
+      expect(fromConfig.code).toBe(0)
+      expect(kernel.count("/core/llms/list")).toBe(1)
+      const { file: other } = yield* configFile("{}")
+      const fromEnv = yield* cli(["openclaw", "setup", "--config", other, "--plugin-dir", pluginDir], { AIOS_URL: kernel.url })
+      expect(fromEnv.code).toBe(0)
+      expect(OpenClawConfig.getAt(JSON.parse(yield* read(other)), ["plugins", "entries", "aios", "config", "baseUrl"])).toBe(kernel.url)
+    }))
+
+  it.live("a new kernel model: the next setup adds it; remove still restores the original", () =>
+    Effect.gen(function*() {
+      const original = JSON.stringify({ agents: { defaults: { models: { "anthropic/claude": { alias: "c" } } } } })
+      const { file } = yield* configFile(original)
+      expect((yield* cli(setupArgs(file))).code).toBe(0)
+      kernel.setModels([{ name: "echo" }, { name: "tool-user" }, { name: "brand-new" }])
+      const again = yield* cli(setupArgs(file))
+      expect(again.code).toBe(0)
+      const doc = JSON.parse(yield* read(file)) as OpenClawConfig.JsonObject
+      expect(Object.keys(OpenClawConfig.getAt(doc, ["agents", "defaults", "models"]) as object)).toEqual([
+        "anthropic/claude",
+        "aios/echo",
+        "aios/tool-user",
+        "aios/brand-new"
+      ])
+      expect((yield* cli(["openclaw", "remove", "--config", file])).code).toBe(0)
+      expect(JSON.parse(yield* read(file))).toStrictEqual(JSON.parse(original))
+    }))
+
+  it.live("remove without a setup record: exit code 1, the file is untouched", () =>
+    Effect.gen(function*() {
+      const { dir, file } = yield* configFile("{ \"plugins\": {} }\n")
+      const r = yield* cli(["openclaw", "remove", "--config", file])
+      expect(r.code).toBe(1)
+      expect(r.stderr).toContain(OpenClawConfig.recordPath(file))
+      expect(yield* read(file)).toBe("{ \"plugins\": {} }\n")
+      expect(yield* list(dir)).toEqual(["openclaw.json"])
+    }))
+
+  it.live("remove keeps a value the user changed after setup, and says so", () =>
+    Effect.gen(function*() {
+      const { file } = yield* configFile("{}")
+      expect((yield* cli(setupArgs(file))).code).toBe(0)
+      const doc = JSON.parse(yield* read(file)) as { models: { providers: { aios: { baseUrl: string } } } }
+      doc.models.providers.aios.baseUrl = "http://127.0.0.1:1"
+      yield* Effect.promise(() => writeFile(file, JSON.stringify(doc)))
+      const r = yield* cli(["openclaw", "remove", "--config", file])
+      expect(r.code).toBe(0)
+      expect(r.stderr).toContain("kept models.providers.aios.baseUrl (changed since setup)")
+      expect(JSON.parse(yield* read(file))).toStrictEqual({ models: { providers: { aios: { baseUrl: "http://127.0.0.1:1" } } } })
+    }))
+})
