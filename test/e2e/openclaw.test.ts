@@ -16,7 +16,8 @@ import {
   installPlugin,
   makeOpenClawHome,
   type OpenClawHome,
-  type OpenClawInstall
+  type OpenClawInstall,
+  runProcess
 } from "./openclawHarness.js"
 
 const projectRoot = path.resolve(import.meta.dirname, "../..")
@@ -172,6 +173,37 @@ describe("effect-aios in a real OpenClaw", () => {
       expect(request?.body).toMatchObject({ stream: true, model: "echo" })
     } finally {
       await setPluginConfig({ baseUrl: kernel.url, retry: { delayMs: 200 } })
+    }
+  })
+
+  it("agent --local, authorized by `effect-aios openclaw setup` alone (no env var), in a fresh home", async () => {
+    kernel.reset()
+    const fresh = await makeOpenClawHome({ install })
+    try {
+      // Async: the reference kernel answers from this process, so its event loop must keep running.
+      const cli = await runProcess(
+        install.nodeBin,
+        [
+          path.join(projectRoot, "dist/cli/main.js"),
+          "openclaw",
+          "setup",
+          "--config",
+          fresh.configPath,
+          "--url",
+          kernel.url,
+          "--plugin-dir",
+          pluginDir
+        ],
+        { cwd: projectRoot, timeoutMs: 120_000, env: { ...fresh.env } }
+      )
+      expect(cli.stderr).not.toMatch(/at .+\.js:\d+/)
+      expect(`exit ${cli.code}: ${cli.stdout}${cli.stderr}`).toMatch(/^exit 0: /)
+      kernel.script({ _tag: "Reply", text: "Set up in one command." })
+      const result = await agentTurn(fresh, { mode: "local", model: "aios/echo", message: "Hello from --local", timeoutMs: 150_000 })
+      expect(result.error).toBeUndefined()
+      expect(result.text).toBe("Set up in one command.")
+    } finally {
+      await fresh.cleanup()
     }
   })
 
