@@ -4,7 +4,10 @@
 import { printTable, type BenchRow } from "./util.js"
 
 const suites: ReadonlyArray<[string, () => Promise<{ run: () => Promise<ReadonlyArray<BenchRow>> }>]> = [
-  ["KernelClient", () => import("./kernelClient.js")]
+  ["KernelClient", () => import("./kernelClient.js")],
+  ["ToolTags", () => import("./toolTags.js")],
+  ["OpenClaw adapter", () => import("./adapter.js")],
+  ["time to first token", () => import("./ttft.js")]
 ]
 
 const rows: Array<BenchRow> = []

@@ -220,6 +220,8 @@ export interface Service {
   readonly url: string
   /** Which wire protocol this client speaks. */
   readonly backend: "aios" | "openai-compatible"
+  /** Whether `queryStream` delivers the reply as it is generated; `false`: in one piece, as `query` does. */
+  readonly streaming: boolean
   /** `GET /status`. */
   readonly status: Effect.Effect<KernelStatus, KernelError.KernelError>
   /** `GET /core/llms/list`, reduced to name and backend. Uncached: see `ModelCatalog`. */
@@ -469,6 +471,7 @@ export const make: Effect.Effect<Service, never, HttpClient.HttpClient | AiosCon
   return {
     url,
     backend: "aios",
+    streaming: false,
     status,
     listModels,
     query,

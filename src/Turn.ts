@@ -11,11 +11,11 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import { AiosConfig } from "./AiosConfig.js"
-import { KernelClient, type NativeTool, type QueryChunk, type Usage } from "./KernelClient.js"
+import { KernelClient, type NativeTool, type QueryChunk, type QueryRequest, resultToChunks, type Usage } from "./KernelClient.js"
 import * as KernelError from "./KernelError.js"
 import { ModelCatalog } from "./ModelCatalog.js"
 import * as ToolTags from "./ToolTags.js"
-import { TurnRetry } from "./TurnRetry.js"
+import { type Meta, TurnRetry } from "./TurnRetry.js"
 
 /** Token counts of a turn; `estimated` when the backend reported none (AIOS never does). */
 export interface TurnUsage {
@@ -72,6 +72,12 @@ export interface TurnRequest {
 export interface Service {
   /** Runs one turn. Fails with the last `KernelError` once the turn's retry budget is spent. */
   readonly run: (request: TurnRequest) => Stream.Stream<TurnEvent, KernelError.KernelError>
+  /**
+   * Runs one turn, handing each event to `onEvent` as it happens: the same events as `run`. For a backend that
+   * answers in one piece (AIOS) this is a plain Effect, without a `Stream`'s fixed cost (measured in
+   * `bench/adapter.ts`); the OpenClaw adapter uses it.
+   */
+  readonly runWith: (request: TurnRequest, onEvent: (event: TurnEvent) => void) => Effect.Effect<void, KernelError.KernelError>
 }
 
 /**
@@ -159,6 +165,22 @@ const endNative = (state: State): ReadonlyArray<TurnEvent> =>
     return { _tag: "InvalidCall", name: call.name, reason: "native tool call arguments are not a JSON object", raw: call.args }
   })
 
+/** What a turn needs once its request is checked and rendered. */
+interface Prepared {
+  readonly query: QueryRequest
+  readonly meta: Meta
+  readonly tools: ReadonlyArray<ToolTags.ToolDefinition>
+  readonly inputChars: number
+}
+
+const freshState = (prepared: Prepared): State => ({
+  parser: ToolTags.makeStreamParser({ tools: prepared.tools }),
+  native: new Map(),
+  ids: ToolTags.makeIdGenerator(),
+  outputChars: 0,
+  calls: 0
+})
+
 /**
  * @since 0.1.0
  */
@@ -170,69 +192,99 @@ export const make: Effect.Effect<Service, never, KernelClient | ModelCatalog | T
     const config = yield* AiosConfig
     let turns = 0
 
-    const run: Service["run"] = (request) =>
-      Stream.unwrap(Effect.gen(function*() {
-        // Validated before /query: a name the kernel does not serve hangs or fails it late.
-        yield* catalog.require(request.model)
-        const turn = request.turn ?? `turn${++turns}`
+    const prepare = (request: TurnRequest): Effect.Effect<Prepared, KernelError.KernelError> =>
+      // Validated before /query: a name the kernel does not serve hangs or fails it late.
+      Effect.map(catalog.require(request.model), () => {
         const mode = request.toolCalls ?? config.toolCalls
         const tools = request.context.tools ?? []
         const messages = ToolTags.renderContext(mode === "tags" ? request.context : { ...request.context, tools: [] })
-        const inputChars = messages.reduce((n, m) => n + m.content.length, 0)
-        const query = kernel.queryStream({
-          model: request.model,
-          messages,
-          tools: mode === "native" ? nativeTools(tools) : [],
-          maxTokens: request.maxTokens,
-          temperature: request.temperature,
-          timeoutMs: request.timeoutMs
-        })
+        return {
+          query: {
+            model: request.model,
+            messages,
+            tools: mode === "native" ? nativeTools(tools) : [],
+            maxTokens: request.maxTokens,
+            temperature: request.temperature,
+            timeoutMs: request.timeoutMs
+          },
+          meta: { turn: request.turn ?? `turn${++turns}`, model: request.model, onRetry: request.onRetry },
+          tools,
+          inputChars: messages.reduce((n, m) => n + m.content.length, 0)
+        }
+      })
 
-        return Stream.suspend(() => {
-          const state: State = {
-            parser: ToolTags.makeStreamParser({ tools }),
-            native: new Map(),
-            ids: ToolTags.makeIdGenerator(),
-            outputChars: 0,
-            calls: 0
-          }
-          let finish: Extract<QueryChunk, { _tag: "Finish" }> | undefined
-          const body = retry.retryStream(query, { turn, model: request.model, onRetry: request.onRetry }).pipe(
-            Stream.mapConcat((chunk) => {
-              if (chunk._tag === "Finish") finish = chunk
-              return step(state, chunk)
-            }),
-            Stream.tap((event) =>
-              event._tag === "InvalidCall"
-                ? Effect.logWarning("a tool call in the reply was not executed").pipe(
-                  Effect.annotateLogs({ turn, model: request.model, tool: event.name ?? "", reason: event.reason })
-                )
-                : Effect.void
-            )
-          )
-          const end = Stream.suspend(() => {
-            const tail = [...observe(state, state.parser.end()), ...endNative(state)]
-            if (state.outputChars === 0 && state.calls === 0 && state.native.size === 0) {
-              return Stream.fail(
-                new KernelError.KernelMalformedResponse({
-                  url: kernel.url,
-                  model: request.model,
-                  endpoint: kernel.backend === "aios" ? "/query" : "/chat/completions",
-                  issue: "empty response: the model returned no text and no tool calls"
-                })
-              )
-            }
-            return Stream.fromIterable<TurnEvent>([...tail, {
-              _tag: "Finish",
-              reason: state.calls > 0 ? "toolUse" : finish?.reason === "length" ? "length" : "stop",
-              usage: usageOf(finish?.usage, inputChars, state.outputChars)
-            }])
+    /** The events after the last chunk: held-back text, native calls, `Finish`; or the empty-response error. */
+    const ending = (
+      prepared: Prepared,
+      state: State,
+      finish: Extract<QueryChunk, { _tag: "Finish" }> | undefined
+    ): Effect.Effect<ReadonlyArray<TurnEvent>, KernelError.KernelError> => {
+      const tail = [...observe(state, state.parser.end()), ...endNative(state)]
+      if (state.outputChars === 0 && state.calls === 0 && state.native.size === 0) {
+        return Effect.fail(
+          new KernelError.KernelMalformedResponse({
+            url: kernel.url,
+            model: prepared.query.model,
+            endpoint: kernel.backend === "aios" ? "/query" : "/chat/completions",
+            issue: "empty response: the model returned no text and no tool calls"
           })
-          return Stream.concat(body, end)
-        })
-      }))
+        )
+      }
+      return Effect.succeed([...tail, {
+        _tag: "Finish",
+        reason: state.calls > 0 ? "toolUse" : finish?.reason === "length" ? "length" : "stop",
+        usage: usageOf(finish?.usage, prepared.inputChars, state.outputChars)
+      }])
+    }
 
-    return { run } satisfies Service
+    const warnInvalid = (prepared: Prepared, event: TurnEvent): Effect.Effect<void> =>
+      event._tag === "InvalidCall"
+        ? Effect.logWarning("a tool call in the reply was not executed").pipe(
+          Effect.annotateLogs({ turn: prepared.meta.turn, model: prepared.query.model, tool: event.name ?? "", reason: event.reason })
+        )
+        : Effect.void
+
+    /** A backend that answers in one piece: the whole turn as one Effect, retried as a whole. */
+    const oneShot = (prepared: Prepared): Effect.Effect<ReadonlyArray<TurnEvent>, KernelError.KernelError> =>
+      Effect.gen(function*() {
+        const result = yield* retry.retry(kernel.query(prepared.query), prepared.meta)
+        const state = freshState(prepared)
+        const chunks = resultToChunks(result)
+        const events = chunks.flatMap((chunk) => step(state, chunk))
+        const finish = chunks.find((c): c is Extract<QueryChunk, { _tag: "Finish" }> => c._tag === "Finish")
+        const all = [...events, ...yield* ending(prepared, state, finish)]
+        yield* Effect.forEach(all, (event) => warnInvalid(prepared, event), { discard: true })
+        return all
+      })
+
+    /** A streaming backend: events as chunks arrive; retried only until output has started. */
+    const streamed = (prepared: Prepared): Stream.Stream<TurnEvent, KernelError.KernelError> =>
+      Stream.suspend(() => {
+        const state = freshState(prepared)
+        let finish: Extract<QueryChunk, { _tag: "Finish" }> | undefined
+        const body = retry.retryStream(kernel.queryStream(prepared.query), prepared.meta).pipe(
+          Stream.mapConcat((chunk) => {
+            if (chunk._tag === "Finish") finish = chunk
+            return step(state, chunk)
+          }),
+          Stream.tap((event) => warnInvalid(prepared, event))
+        )
+        return Stream.concat(body, Stream.fromIterableEffect(Effect.suspend(() => ending(prepared, state, finish))))
+      })
+
+    const run: Service["run"] = (request) =>
+      Stream.unwrap(
+        Effect.map(prepare(request), (prepared) =>
+          kernel.streaming ? streamed(prepared) : Stream.fromIterableEffect(oneShot(prepared)))
+      )
+
+    const runWith: Service["runWith"] = (request, onEvent) =>
+      Effect.flatMap(prepare(request), (prepared) =>
+        kernel.streaming
+          ? Stream.runForEach(streamed(prepared), (event) => Effect.sync(() => onEvent(event)))
+          : Effect.map(oneShot(prepared), (events) => events.forEach(onEvent)))
+
+    return { run, runWith } satisfies Service
   }
 )
 

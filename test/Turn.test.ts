@@ -156,4 +156,27 @@ describe("Turn", () => {
       const finish = events[events.length - 1]
       expect(finish).toMatchObject({ _tag: "Finish", reason: "toolUse", usage: { estimated: false } })
     }).pipe(withStack({ streamChunkChars: 3 }, { backend: "openai-compatible" })))
+
+  const sameEvents = Effect.gen(function*() {
+    const turn = yield* Turn
+    const requests: ReadonlyArray<TurnRequest> = [
+      { model: "echo", context: { messages: [{ role: "user", content: "a & b < c" }] } },
+      { model: "tool-user", context: { messages: [{ role: "user", content: "read notes.txt limit=2" }], tools: [readTool] } },
+      { model: "tool-user", toolCalls: "native", context: { messages: [{ role: "user", content: "read x.md" }], tools: [readTool] } }
+    ]
+    // Ids are fresh per turn; everything else must match.
+    const normalize = (events: ReadonlyArray<TurnEvent>) =>
+      JSON.stringify(events).replace(/"id":"[A-Za-z0-9]+"/g, "\"id\":\"ID\"")
+    for (const request of requests) {
+      const viaStream = yield* Stream.runCollect(turn.run(request)).pipe(Effect.map(Chunk.toReadonlyArray))
+      const pushed: Array<TurnEvent> = []
+      yield* turn.runWith(request, (event) => void pushed.push(event))
+      expect(normalize(pushed)).toBe(normalize(viaStream))
+      expect(pushed.at(-1)?._tag).toBe("Finish")
+    }
+  })
+
+  it.effect("runWith hands over exactly the events of run (AIOS: one piece)", () => sameEvents.pipe(withStack()))
+  it.effect("runWith hands over exactly the events of run (OpenAI-compatible: streamed)", () =>
+    sameEvents.pipe(withStack({ streamChunkChars: 5 }, { backend: "openai-compatible" })))
 })

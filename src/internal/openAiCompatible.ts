@@ -579,7 +579,7 @@ export const make: Effect.Effect<Service, never, HttpClient.HttpClient | AiosCon
   const query: Service["query"] = (request) =>
     Effect.flatMap(Stream.runCollect(queryStream(request)), (chunks) => collect(chunks, { url, model: request.model }))
 
-  return { url, backend: "openai-compatible", status, listModels, query, queryStream } satisfies Service
+  return { url, backend: "openai-compatible", streaming: true, status, listModels, query, queryStream } satisfies Service
 })
 
 /** A complete completion as stream chunks. */

@@ -19,7 +19,6 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
-import * as Stream from "effect/Stream"
 import * as Failover from "../Failover.js"
 import type { AiosConfigError } from "../AiosConfig.js"
 import { isKernelError, type KernelError as AnyKernelError } from "../KernelError.js"
@@ -71,7 +70,7 @@ const toolCallAt = (b: Builder, id: string): [number, ToolCall] | undefined => {
 }
 
 /**
- * One turn event → the OpenClaw events it stands for (a `Stream.mapAccum` step).
+ * One turn event → the OpenClaw events it stands for (a `mapAccum`-style step over the builder).
  *
  * @since 0.1.0
  */
@@ -173,11 +172,11 @@ export const makeStreamFn = (runner: () => TurnRunner): StreamFn =>
       fail(abortedEvent(builder))
       return out
     }
+    // `runWith` rather than `Stream.mapAccum` over `run`: the same `step`, without a Stream's fixed cost per turn.
     const program = Effect.flatMap(Turn, (turn) =>
-      turn.run({ model: identity.id, context, turn: options?.sessionId }).pipe(
-        Stream.mapAccum(builder, step),
-        Stream.runForEach((events) => Effect.sync(() => events.forEach((e) => out.push(e))))
-      ))
+      turn.runWith({ model: identity.id, context, turn: options?.sessionId }, (event) => {
+        for (const e of step(builder, event)[1]) out.push(e)
+      }))
     const fiber = runner().runFork(program)
     const onAbort = () => {
       if (out.isEnded) return
