@@ -125,6 +125,9 @@ export const make: Effect.Effect<Service, never, KernelClient | AiosConfig | Sco
 
     const list: Service["list"] = Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
+      // The hot path (every turn): a fresh list, no allocation.
+      const current = yield* Ref.get(state)
+      if (Option.isSome(current.good) && now - current.good.value.at < config.catalogTtlMs) return current.good.value.models
       const fresh = yield* Deferred.make<ReadonlyArray<KernelModel>, KernelError.KernelError>()
       const action = yield* Ref.modify(state, (s): [
         { readonly _tag: "hit"; readonly models: ReadonlyArray<KernelModel> } | {
