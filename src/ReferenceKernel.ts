@@ -10,7 +10,6 @@
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
-import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import type * as HttpServerError from "@effect/platform/HttpServerError"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -19,6 +18,7 @@ import * as ManagedRuntime from "effect/ManagedRuntime"
 import type * as Scope from "effect/Scope"
 import * as Http from "node:http"
 import type { ChatMessage, NativeTool } from "./KernelClient.js"
+import { isTransportFault, realSleep, transportFault } from "./internal/referenceFaults.js"
 import * as Models from "./internal/referenceModels.js"
 import * as ReferenceOpenAi from "./internal/referenceOpenAi.js"
 
@@ -206,12 +206,6 @@ const envelope = (response: Record<string, unknown>) => ({
   turnaround_times: []
 })
 
-const realSleep = (ms: number) =>
-  Effect.async<void>((resume) => {
-    const timer = setTimeout(() => resume(Effect.void), ms)
-    return Effect.sync(() => clearTimeout(timer))
-  })
-
 type Detail = { type: string; loc: Array<string | number>; msg: string }
 
 /** FastAPI-style validation of the `/query` body: the details of a 422, or the parts the kernel uses. */
@@ -299,28 +293,12 @@ export const make = (options: Options = {}): Effect.Effect<Service, HttpServerEr
       model: string
     ): Effect.Effect<HttpServerResponse.HttpServerResponse | undefined> => {
       if (fault === undefined) return Effect.succeed(undefined)
+      if (isTransportFault(fault)) return transportFault(request, fault)
       switch (fault._tag) {
         case "Status":
           return Effect.succeed(json(envelope({ status_code: fault.statusCode, error: fault.error ?? statusText(fault.statusCode, model) })))
-        case "Http":
-          return Effect.succeed(
-            HttpServerResponse.text(fault.body ?? (fault.status === 422 ? "{\"detail\":[]}" : "Internal Server Error"), {
-              status: fault.status,
-              contentType: fault.contentType ?? (fault.body?.startsWith("{") ? "application/json" : "text/plain"),
-              headers: fault.headers ?? {}
-            })
-          )
-        case "Delay":
-          return Effect.as(realSleep(fault.ms), undefined)
-        case "Hang":
-          return Effect.never
         case "Malformed":
           return Effect.succeed(HttpServerResponse.text(fault.body ?? "{\"response\": {\"status_code\": 200,", { contentType: "application/json" }))
-        case "Reset":
-          return Effect.zipRight(
-            Effect.sync(() => NodeHttpServerRequest.toIncomingMessage(request).socket.destroy()),
-            Effect.never
-          )
         case "Reply":
           return Effect.succeed(json(envelope({ response_message: fault.text })))
         case "StreamError": {

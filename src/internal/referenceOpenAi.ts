@@ -5,11 +5,11 @@
  */
 import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import type { ChatMessage, NativeTool } from "../KernelClient.js"
 import type { Fault, ModelSpec } from "../ReferenceKernel.js"
+import { isTransportFault, realSleep, transportFault } from "./referenceFaults.js"
 import * as Models from "./referenceModels.js"
 
 /** How the `/v1` endpoints behave; read on every request, so tests may change it between calls. */
@@ -53,12 +53,6 @@ export const usageFor = (
   const completion = tokens((reply.text ?? "") + reply.toolCalls.map((c) => c.name + JSON.stringify(c.parameters)).join(""))
   return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion }
 }
-
-const realSleep = (ms: number) =>
-  Effect.async<void>((resume) => {
-    const timer = setTimeout(() => resume(Effect.void), ms)
-    return Effect.sync(() => clearTimeout(timer))
-  })
 
 const json = (body: unknown, status = 200, headers: Readonly<Record<string, string>> = {}) =>
   HttpServerResponse.unsafeJson(body, { status, headers })
@@ -291,33 +285,17 @@ const applyFault = (
   streaming: boolean
 ): Effect.Effect<HttpServerResponse.HttpServerResponse | undefined> => {
   if (fault === undefined) return Effect.succeed(undefined)
+  if (isTransportFault(fault)) return transportFault(request, fault)
   switch (fault._tag) {
     case "Status":
       return Effect.succeed(
         json(errorBody(fault.statusCode, model, fault.error, fault.errorType), fault.statusCode, fault.headers ?? {})
       )
-    case "Http":
-      return Effect.succeed(
-        HttpServerResponse.text(fault.body ?? "Internal Server Error", {
-          status: fault.status,
-          contentType: fault.contentType ?? (fault.body?.startsWith("{") ? "application/json" : "text/plain"),
-          headers: fault.headers ?? {}
-        })
-      )
-    case "Delay":
-      return Effect.as(realSleep(fault.ms), undefined)
-    case "Hang":
-      return Effect.never
     case "Malformed":
       return Effect.succeed(
         streaming
           ? HttpServerResponse.text(fault.body ?? "data: {\"choices\": [\n\n", { contentType: "text/event-stream" })
           : HttpServerResponse.text(fault.body ?? "{\"choices\": [", { contentType: "application/json" })
-      )
-    case "Reset":
-      return Effect.zipRight(
-        Effect.sync(() => NodeHttpServerRequest.toIncomingMessage(request).socket.destroy()),
-        Effect.never
       )
     case "Reply":
     case "StreamError":
