@@ -1,48 +1,18 @@
 /**
  * The CLI commands in-process (argv in, exit code and captured output out) against a real ReferenceKernel.
  */
-import * as NodeContext from "@effect/platform-node/NodeContext"
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "@effect/vitest"
-import * as ConfigProvider from "effect/ConfigProvider"
+import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
-import * as Layer from "effect/Layer"
-import { mkdtemp, rm, writeFile } from "node:fs/promises"
+import { writeFile } from "node:fs/promises"
 import { createServer } from "node:net"
-import { tmpdir } from "node:os"
 import * as Path from "node:path"
 import { run } from "../src/cli/Cli.js"
 import * as Output from "../src/cli/Output.js"
-import { type Handle, startReferenceKernel } from "../src/ReferenceKernel.js"
+import { cliFixture, inProcess } from "./cliFixture.js"
 import { deadUrl } from "./util.js"
 
-let kernel: Handle
-let dir: string
-beforeAll(async () => {
-  kernel = await startReferenceKernel()
-  dir = await mkdtemp(Path.join(tmpdir(), "effect-aios-cli-"))
-})
-afterAll(async () => {
-  await kernel.close()
-  await rm(dir, { recursive: true, force: true })
-})
-beforeEach(() => {
-  kernel.reset()
-  kernel.setModels([{ name: "echo", behaviour: "echo" }, { name: "tool-user", behaviour: "tools" }])
-})
-
-/** Runs `effect-aios <args>` with `env` as the whole environment; output is captured, every write counted. */
-const cli = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
-  Effect.gen(function*() {
-    const [service, captured] = yield* Output.capture
-    let writes = 0
-    const counting: Output.Service = { out: (t) => Effect.zipRight(Effect.sync(() => writes++), service.out(t)), err: service.err }
-    const code = yield* run(["node", "effect-aios", ...args]).pipe(
-      Effect.provide(Layer.merge(NodeContext.layer, Layer.succeed(Output.Output, counting))),
-      Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env))))
-    )
-    return { code, stdout: yield* captured.stdout, stderr: yield* captured.stderr, writes }
-  })
+const { kernel, root: dir, cli } = cliFixture({ prefix: "effect-aios-cli-" })
 
 /** The body rows of a table printed by `models`. */
 const tableRows = (stdout: string) =>
@@ -183,11 +153,7 @@ describe("kernel serve", () => {
   const serve = (args: ReadonlyArray<string>) =>
     Effect.gen(function*() {
       const [service, captured] = yield* Output.capture
-      const fiber = yield* run(["node", "effect-aios", "kernel", "serve", ...args]).pipe(
-        Effect.provide(Layer.merge(NodeContext.layer, Layer.succeed(Output.Output, service))),
-        Effect.withConfigProvider(ConfigProvider.fromMap(new Map())),
-        Effect.fork
-      )
+      const fiber = yield* run(["node", "effect-aios", "kernel", "serve", ...args]).pipe(inProcess(service), Effect.fork)
       const ready = yield* Effect.raceFirst(
         Effect.map(captured.waitForStdout(/listening on (http:\/\/\S+)/), (m) => ({ url: m[1]!, code: undefined })),
         Effect.map(Fiber.join(fiber), (code) => ({ url: undefined, code }))

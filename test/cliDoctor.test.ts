@@ -2,49 +2,14 @@
  * `effect-aios doctor`: passes on a set-up machine, finds each planted fault (with a fix that works), and
  * exits 0 only when every check passes.
  */
-import * as NodeContext from "@effect/platform-node/NodeContext"
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "@effect/vitest"
-import * as ConfigProvider from "effect/ConfigProvider"
+import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
-import { tmpdir } from "node:os"
+import { mkdir, readFile, writeFile } from "node:fs/promises"
 import * as Path from "node:path"
-import { run } from "../src/cli/Cli.js"
-import * as Output from "../src/cli/Output.js"
-import { type Handle, startReferenceKernel } from "../src/ReferenceKernel.js"
+import { cliFixture } from "./cliFixture.js"
 import { deadUrl } from "./util.js"
 
-let kernel: Handle
-let root: string
-let pluginDir: string
-beforeAll(async () => {
-  kernel = await startReferenceKernel()
-  root = await mkdtemp(Path.join(tmpdir(), "effect-aios-doctor-"))
-  pluginDir = Path.join(root, "plugin")
-  await mkdir(Path.join(pluginDir, "dist"), { recursive: true })
-  await writeFile(Path.join(pluginDir, "openclaw.plugin.json"), JSON.stringify({ id: "aios", configSchema: {} }))
-  await writeFile(Path.join(pluginDir, "package.json"), JSON.stringify({ type: "module", openclaw: { extensions: ["./dist/index.js"] } }))
-  await writeFile(Path.join(pluginDir, "dist", "index.js"), "export default {}\n")
-})
-afterAll(async () => {
-  await kernel.close()
-  await rm(root, { recursive: true, force: true })
-})
-beforeEach(() => {
-  kernel.reset()
-  kernel.setModels([{ name: "echo", behaviour: "echo" }, { name: "tool-user", behaviour: "tools" }])
-})
-
-const cli = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
-  Effect.gen(function*() {
-    const [service, captured] = yield* Output.capture
-    const code = yield* run(["node", "effect-aios", ...args]).pipe(
-      Effect.provide(Layer.merge(NodeContext.layer, Layer.succeed(Output.Output, service))),
-      Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries({ HOME: root, ...env }))))
-    )
-    return { code, stdout: yield* captured.stdout, stderr: yield* captured.stderr }
-  })
+const { kernel, root, pluginDir, cli } = cliFixture({ prefix: "effect-aios-doctor-", plugin: true, home: true })
 
 type Doc = Record<string, any>
 let caseNo = 0

@@ -2,24 +2,19 @@
  * `openclaw setup` / `openclaw remove`: the pure edit on arbitrary documents (many runs), then the command on
  * arbitrary config files against a real ReferenceKernel (fewer runs), and the file handling.
  */
-import * as NodeContext from "@effect/platform-node/NodeContext"
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "@effect/vitest"
+import { describe, expect, it } from "@effect/vitest"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as fc from "fast-check"
 import JSON5 from "json5"
-import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises"
-import { tmpdir } from "node:os"
+import { chmod, mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises"
 import * as Path from "node:path"
 import * as AiosConfig from "../src/AiosConfig.js"
-import { run } from "../src/cli/Cli.js"
 import * as OpenClawConfig from "../src/cli/OpenClawConfig.js"
-import * as Output from "../src/cli/Output.js"
 import { rowFor } from "../src/ModelCatalog.js"
-import { type Handle, startReferenceKernel } from "../src/ReferenceKernel.js"
+import { cliFixture } from "./cliFixture.js"
 import { deadUrl } from "./util.js"
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -193,36 +188,7 @@ describe("OpenClawConfig.resolvePath", () => {
 // The commands on files
 // ---------------------------------------------------------------------------------------------------------------
 
-let kernel: Handle
-let root: string
-let pluginDir: string
-beforeAll(async () => {
-  kernel = await startReferenceKernel()
-  root = await mkdtemp(Path.join(tmpdir(), "effect-aios-setup-"))
-  pluginDir = Path.join(root, "plugin")
-  await mkdir(Path.join(pluginDir, "dist"), { recursive: true })
-  await writeFile(Path.join(pluginDir, "openclaw.plugin.json"), JSON.stringify({ id: "aios", configSchema: {} }))
-  await writeFile(Path.join(pluginDir, "package.json"), JSON.stringify({ type: "module", openclaw: { extensions: ["./dist/index.js"] } }))
-  await writeFile(Path.join(pluginDir, "dist", "index.js"), "export default {}\n")
-})
-afterAll(async () => {
-  await kernel.close()
-  await rm(root, { recursive: true, force: true })
-})
-beforeEach(() => {
-  kernel.reset()
-  kernel.setModels([{ name: "echo", behaviour: "echo" }, { name: "tool-user", behaviour: "tools" }])
-})
-
-const cli = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
-  Effect.gen(function*() {
-    const [service, captured] = yield* Output.capture
-    const code = yield* run(["node", "effect-aios", ...args]).pipe(
-      Effect.provide(Layer.merge(NodeContext.layer, Layer.succeed(Output.Output, service))),
-      Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries({ HOME: root, ...env }))))
-    )
-    return { code, stdout: yield* captured.stdout, stderr: yield* captured.stderr }
-  })
+const { kernel, root, pluginDir, cli } = cliFixture({ prefix: "effect-aios-setup-", plugin: true, home: true })
 
 let caseNo = 0
 /** A fresh folder holding `openclaw.json` with `text` (or no file). */
