@@ -11,7 +11,15 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import { AiosConfig } from "./AiosConfig.js"
-import { KernelClient, type NativeTool, type QueryChunk, type QueryRequest, resultToChunks, type Usage } from "./KernelClient.js"
+import {
+  KernelClient,
+  type NativeTool,
+  nativeToolsUnsupported,
+  type QueryChunk,
+  type QueryRequest,
+  resultToChunks,
+  type Usage
+} from "./KernelClient.js"
 import * as KernelError from "./KernelError.js"
 import { ModelCatalog } from "./ModelCatalog.js"
 import * as ToolTags from "./ToolTags.js"
@@ -167,6 +175,8 @@ const endNative = (state: State): ReadonlyArray<TurnEvent> =>
 
 /** What a turn needs once its request is checked and rendered. */
 interface Prepared {
+  readonly request: TurnRequest
+  readonly mode: "tags" | "native"
   readonly query: QueryRequest
   readonly meta: Meta
   readonly tools: ReadonlyArray<ToolTags.ToolDefinition>
@@ -191,14 +201,19 @@ export const make: Effect.Effect<Service, never, KernelClient | ModelCatalog | T
     const retry = yield* TurnRetry
     const config = yield* AiosConfig
     let turns = 0
+    // Set once the endpoint refused native tools: later turns use tags without asking again.
+    let nativeRefused = false
 
     const prepare = (request: TurnRequest): Effect.Effect<Prepared, KernelError.KernelError> =>
       // Validated before /query: a name the kernel does not serve hangs or fails it late.
       Effect.map(catalog.require(request.model), () => {
-        const mode = request.toolCalls ?? config.toolCalls
+        const wanted = request.toolCalls ?? config.toolCalls
+        const mode = wanted === "native" && nativeRefused ? "tags" : wanted
         const tools = request.context.tools ?? []
         const messages = ToolTags.renderContext(mode === "tags" ? request.context : { ...request.context, tools: [] })
         return {
+          request,
+          mode,
           query: {
             model: request.model,
             messages,
@@ -272,17 +287,42 @@ export const make: Effect.Effect<Service, never, KernelClient | ModelCatalog | T
         return Stream.concat(body, Stream.fromIterableEffect(Effect.suspend(() => ending(prepared, state, finish))))
       })
 
-    const run: Service["run"] = (request) =>
-      Stream.unwrap(
-        Effect.map(prepare(request), (prepared) =>
-          kernel.streaming ? streamed(prepared) : Stream.fromIterableEffect(oneShot(prepared)))
+    /** An endpoint without native tools refuses the request before any output: tell, then redo the turn as tags. */
+    const refusedNative = (prepared: Prepared, error: KernelError.KernelError): boolean =>
+      prepared.mode === "native" && nativeToolsUnsupported(error)
+    const asTags = (prepared: Prepared, error: KernelError.KernelError) =>
+      Effect.logWarning("the endpoint does not take native tools; using tool tags in the text instead").pipe(
+        Effect.annotateLogs({ turn: prepared.meta.turn, model: prepared.query.model, error: error.message }),
+        Effect.zipRight(Effect.sync(() => {
+          nativeRefused = true
+        })),
+        Effect.zipRight(prepare({ ...prepared.request, toolCalls: "tags" }))
       )
+
+    const eventsOf = (prepared: Prepared): Stream.Stream<TurnEvent, KernelError.KernelError> =>
+      kernel.streaming ? streamed(prepared) : Stream.fromIterableEffect(oneShot(prepared))
+
+    const run: Service["run"] = (request) =>
+      Stream.unwrap(Effect.map(prepare(request), (prepared) =>
+        eventsOf(prepared).pipe(
+          Stream.catchAll((error) =>
+            refusedNative(prepared, error) ? Stream.unwrap(Effect.map(asTags(prepared, error), eventsOf)) : Stream.fail(error)
+          )
+        )))
+
+    const handOver = (prepared: Prepared, onEvent: (event: TurnEvent) => void) =>
+      kernel.streaming
+        ? Stream.runForEach(streamed(prepared), (event) => Effect.sync(() => onEvent(event)))
+        : Effect.map(oneShot(prepared), (events) => events.forEach(onEvent))
 
     const runWith: Service["runWith"] = (request, onEvent) =>
       Effect.flatMap(prepare(request), (prepared) =>
-        kernel.streaming
-          ? Stream.runForEach(streamed(prepared), (event) => Effect.sync(() => onEvent(event)))
-          : Effect.map(oneShot(prepared), (events) => events.forEach(onEvent)))
+        handOver(prepared, onEvent).pipe(
+          Effect.catchIf(
+            (error) => refusedNative(prepared, error),
+            (error) => Effect.flatMap(asTags(prepared, error), (tags) => handOver(tags, onEvent))
+          )
+        ))
 
     return { run, runWith } satisfies Service
   }

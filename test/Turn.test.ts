@@ -179,4 +179,23 @@ describe("Turn", () => {
   it.effect("runWith hands over exactly the events of run (AIOS: one piece)", () => sameEvents.pipe(withStack()))
   it.effect("runWith hands over exactly the events of run (OpenAI-compatible: streamed)", () =>
     sameEvents.pipe(withStack({ streamChunkChars: 5 }, { backend: "openai-compatible" })))
+
+  it.effect("native tools refused by the endpoint: the turn falls back to tags, and later turns start there", () =>
+    Effect.gen(function*() {
+      const kernel = yield* ReferenceKernel.ReferenceKernel
+      const turn = yield* Turn
+      const request: TurnRequest = {
+        model: "tool-user",
+        toolCalls: "native",
+        context: { messages: [{ role: "user", content: "read notes.txt" }], tools: [readTool] }
+      }
+      const first = yield* run(request)
+      expect(first.find((e) => e._tag === "ToolCallEnd")).toMatchObject({ name: "read", arguments: { path: "notes.txt" } })
+      const sent = kernel.requests("/v1/chat/completions").map((r) => r.body as { tools?: ReadonlyArray<unknown> })
+      expect(sent.map((b) => (b.tools ?? []).length > 0)).toEqual([true, false])
+      const pushed: Array<TurnEvent> = []
+      yield* turn.runWith(request, (event) => void pushed.push(event))
+      expect(pushed.find((e) => e._tag === "ToolCallEnd")).toMatchObject({ name: "read" })
+      expect(kernel.count("/v1/chat/completions")).toBe(3)
+    }).pipe(withStack({ nativeTools: false }, { backend: "openai-compatible" })))
 })
