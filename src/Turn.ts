@@ -183,10 +183,10 @@ interface Prepared {
   readonly inputChars: number
 }
 
-const freshState = (prepared: Prepared): State => ({
-  parser: ToolTags.makeStreamParser({ tools: prepared.tools }),
+const freshState = (prepared: Prepared, ids: () => string): State => ({
+  parser: ToolTags.makeStreamParser({ tools: prepared.tools, idGenerator: ids }),
   native: new Map(),
-  ids: ToolTags.makeIdGenerator(),
+  ids,
   outputChars: 0,
   calls: 0
 })
@@ -201,6 +201,8 @@ export const make: Effect.Effect<Service, never, KernelClient | ModelCatalog | T
     const retry = yield* TurnRetry
     const config = yield* AiosConfig
     let turns = 0
+    // One generator for every turn of this service: ids stay unique across a conversation's turns.
+    const ids = ToolTags.makeIdGenerator()
     // Set once the endpoint refused native tools: later turns use tags without asking again.
     let nativeRefused = false
 
@@ -263,19 +265,19 @@ export const make: Effect.Effect<Service, never, KernelClient | ModelCatalog | T
     const oneShot = (prepared: Prepared): Effect.Effect<ReadonlyArray<TurnEvent>, KernelError.KernelError> =>
       Effect.gen(function*() {
         const result = yield* retry.retry(kernel.query(prepared.query), prepared.meta)
-        const state = freshState(prepared)
+        const state = freshState(prepared, ids)
         const chunks = resultToChunks(result)
         const events = chunks.flatMap((chunk) => step(state, chunk))
         const finish = chunks.find((c): c is Extract<QueryChunk, { _tag: "Finish" }> => c._tag === "Finish")
         const all = [...events, ...yield* ending(prepared, state, finish)]
-        yield* Effect.forEach(all, (event) => warnInvalid(prepared, event), { discard: true })
+        for (const event of all) if (event._tag === "InvalidCall") yield* warnInvalid(prepared, event)
         return all
       })
 
     /** A streaming backend: events as chunks arrive; retried only until output has started. */
     const streamed = (prepared: Prepared): Stream.Stream<TurnEvent, KernelError.KernelError> =>
       Stream.suspend(() => {
-        const state = freshState(prepared)
+        const state = freshState(prepared, ids)
         let finish: Extract<QueryChunk, { _tag: "Finish" }> | undefined
         const body = retry.retryStream(kernel.queryStream(prepared.query), prepared.meta).pipe(
           Stream.mapConcat((chunk) => {
