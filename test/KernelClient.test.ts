@@ -11,7 +11,7 @@ import { KernelClient } from "../src/KernelClient.js"
 import * as KernelClientModule from "../src/KernelClient.js"
 import type * as KernelError from "../src/KernelError.js"
 import { ReferenceKernel } from "../src/ReferenceKernel.js"
-import { clientStack, deadUrl } from "./util.js"
+import { clientStack, deadUrl, nativeReadTool } from "./util.js"
 
 const ask = (model = "echo", content = "hello") =>
   Effect.flatMap(KernelClient, (k) => k.query({ model, messages: [{ role: "user", content }] }))
@@ -186,10 +186,7 @@ layer(clientStack({}, { requestTimeoutMs: 5_000 }))("KernelClient against the re
     Effect.gen(function*() {
       yield* fresh
       const client = yield* KernelClient
-      const tools = [{
-        type: "function" as const,
-        function: { name: "read", parameters: { type: "object", properties: { path: { type: "string" } }, required: ["path"] } }
-      }]
+      const tools = [nativeReadTool]
       const call = yield* client.query({ model: "tool-user", messages: [{ role: "user", content: "read notes.txt" }], tools })
       expect(call.toolCalls).toEqual([{ id: expect.stringMatching(/^call\d+$/), name: "read", arguments: { path: "notes.txt" } }])
       const lost = yield* client.query({ model: "echo", messages: [{ role: "user", content: "hi" }], tools })

@@ -27,6 +27,7 @@ import { ReferenceKernel } from "../src/ReferenceKernel.js"
 import * as ReferenceKernelModule from "../src/ReferenceKernel.js"
 import * as ToolTags from "../src/ToolTags.js"
 import * as TurnRetry from "../src/TurnRetry.js"
+import { nativeReadTool } from "./util.js"
 
 // ---------------------------------------------------------------------------------------------------------------
 // Harness: the reference server's `/v1` over real HTTP on 127.0.0.1, the client chosen by `backend`.
@@ -183,10 +184,7 @@ layer(v1({ streamChunkChars: 3 }))("OpenAI-compatible client against the referen
     Effect.gen(function*() {
       yield* fresh
       const client = yield* KernelClient
-      const tools = [{
-        type: "function" as const,
-        function: { name: "read", parameters: { type: "object", properties: { path: { type: "string" } }, required: ["path"] } }
-      }]
+      const tools = [nativeReadTool]
       const first = yield* client.query({ model: "tool-user", messages: user("read notes.txt"), tools })
       expect(first.toolCalls).toEqual([{ id: expect.stringMatching(/^call\d+$/), name: "read", arguments: { path: "notes.txt" } }])
       const call = first.toolCalls[0]!

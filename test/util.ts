@@ -42,3 +42,9 @@ export const deadUrl = (): Promise<string> =>
       })
     })
   )
+
+/** An OpenAI-format `read` tool, as native tool tests send it. */
+export const nativeReadTool = {
+  type: "function" as const,
+  function: { name: "read", parameters: { type: "object", properties: { path: { type: "string" } }, required: ["path"] } }
+}
