@@ -327,10 +327,21 @@ interface Call {
   model: string
   attempts: number
   rawChars: number
-  inputChars: number
+  /** The conversation sent; rendered again only to estimate usage when a stop sequence ended the turn early. */
+  context: ToolTags.Context | undefined
   matched: boolean
   finish: Finish | undefined
   latencyMs: number | undefined
+}
+
+/** Usage for a turn that a stop sequence ended before `Turn` reported its own: the same estimate `Turn` makes. */
+const estimatedUsage = (call: Call): LlmUsage => {
+  const inputChars = call.context === undefined
+    ? 0
+    : ToolTags.renderContext(call.context).reduce((n, m) => n + m.content.length, 0)
+  const input = estimateTokens(inputChars)
+  const output = estimateTokens(call.rawChars)
+  return { inputTokens: input, outputTokens: output, totalTokens: input + output, estimated: true }
 }
 
 const elapsedMs = (from: bigint) => Effect.map(Clock.currentTimeNanos, (now) => Number(now - from) / 1e6)
@@ -453,7 +464,7 @@ export const make: Effect.Effect<Service, never, Turn | ModelCatalog | AiosConfi
           model: "unresolved",
           attempts: 1,
           rawChars: 0,
-          inputChars: 0,
+          context: undefined,
           matched: false,
           finish: undefined,
           latencyMs: undefined
@@ -470,7 +481,7 @@ export const make: Effect.Effect<Service, never, Turn | ModelCatalog | AiosConfi
         Option.map(call.span, (span) => span.attribute("llm.queued_ms", queuedMs))
 
         const context = toContext(options)
-        call.inputChars = ToolTags.renderContext(context).reduce((n, m) => n + m.content.length, 0)
+        call.context = context
         const texts = turn.run({
           model,
           context,
@@ -509,11 +520,7 @@ export const make: Effect.Effect<Service, never, Turn | ModelCatalog | AiosConfi
     const resultOf = (call: Call, text: string): Effect.Effect<LlmResult> =>
       Effect.map(elapsedMs(call.startedAt), (latency): LlmResult => {
         call.latencyMs = latency
-        const input = estimateTokens(call.inputChars)
-        const output = estimateTokens(call.rawChars)
-        const usage: LlmUsage = call.finish !== undefined
-          ? call.finish.usage
-          : { inputTokens: input, outputTokens: output, totalTokens: input + output, estimated: true }
+        const usage: LlmUsage = call.finish !== undefined ? call.finish.usage : estimatedUsage(call)
         return {
           text,
           model: call.model,
