@@ -141,7 +141,8 @@ const step = (state: State, chunk: QueryChunk): ReadonlyArray<TurnEvent> => {
       const known = state.native.get(chunk.index)
       state.outputChars += chunk.argumentsDelta.length
       if (known === undefined) {
-        const id = chunk.id !== undefined && ToolTags.sanitizeId(chunk.id) !== "" ? ToolTags.sanitizeId(chunk.id) : state.ids()
+        const given = chunk.id === undefined ? "" : ToolTags.sanitizeId(chunk.id)
+        const id = given !== "" ? given : state.ids()
         const call: NativeCall = { id, name: chunk.name ?? "", args: chunk.argumentsDelta }
         state.native.set(chunk.index, call)
         return [
