@@ -20,6 +20,7 @@ import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { AiosConfig } from "./AiosConfig.js"
+import { jsonObject } from "./internal/jsonObject.js"
 import * as ApiKeys from "./ApiKeys.js"
 import * as OpenAiCompatible from "./internal/openAiCompatible.js"
 import * as KernelError from "./KernelError.js"
@@ -349,10 +350,7 @@ export const resultToChunks = (result: QueryResult): ReadonlyArray<QueryChunk> =
 
 const toolArguments = (parameters: Readonly<Record<string, unknown>> | string): Readonly<Record<string, unknown>> => {
   if (typeof parameters !== "string") return parameters
-  const parsed = Either.try(() => JSON.parse(parameters) as unknown)
-  return Either.isRight(parsed) && parsed.right !== null && typeof parsed.right === "object" && !Array.isArray(parsed.right)
-    ? (parsed.right as Record<string, unknown>)
-    : { input: parameters }
+  return Option.getOrElse(jsonObject(parameters), () => ({ input: parameters }))
 }
 
 /**

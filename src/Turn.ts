@@ -22,6 +22,7 @@ import {
 } from "./KernelClient.js"
 import * as KernelError from "./KernelError.js"
 import { ModelCatalog } from "./ModelCatalog.js"
+import { toolCallArguments } from "./internal/jsonObject.js"
 import * as ToolTags from "./ToolTags.js"
 import { type Meta, TurnRetry } from "./TurnRetry.js"
 
@@ -162,14 +163,10 @@ const step = (state: State, chunk: QueryChunk): ReadonlyArray<TurnEvent> => {
 /** Closes native calls: a call whose arguments are not a JSON object is reported, never executed. */
 const endNative = (state: State): ReadonlyArray<TurnEvent> =>
   [...state.native.values()].map((call): TurnEvent => {
-    try {
-      const parsed: unknown = call.args.trim() === "" ? {} : JSON.parse(call.args)
-      if (parsed !== null && typeof parsed === "object" && !Array.isArray(parsed) && call.name !== "") {
-        state.calls++
-        return { _tag: "ToolCallEnd", id: call.id, name: call.name, arguments: parsed as Record<string, unknown> }
-      }
-    } catch {
-      // reported below
+    const args = toolCallArguments(call.args)
+    if (Option.isSome(args) && call.name !== "") {
+      state.calls++
+      return { _tag: "ToolCallEnd", id: call.id, name: call.name, arguments: args.value }
     }
     return { _tag: "InvalidCall", name: call.name, reason: "native tool call arguments are not a JSON object", raw: call.args }
   })

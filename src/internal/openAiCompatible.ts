@@ -38,6 +38,7 @@ import type {
   Usage
 } from "../KernelClient.js"
 import { decodeJson, describeIssue, unreachable, withTimeout } from "../KernelClient.js"
+import { toolCallArguments } from "./jsonObject.js"
 import * as KernelError from "../KernelError.js"
 import * as RetryAfter from "../RetryAfter.js"
 
@@ -283,8 +284,8 @@ export const collect = (
   }
   const toolCalls: Array<NativeToolCall> = []
   for (const [, call] of [...calls].sort(([a], [b]) => a - b)) {
-    const parsed = call.args.trim() === "" ? Either.right({}) : Either.try(() => JSON.parse(call.args) as unknown)
-    if (Either.isLeft(parsed) || parsed.right === null || typeof parsed.right !== "object" || Array.isArray(parsed.right)) {
+    const parsed = toolCallArguments(call.args)
+    if (Option.isNone(parsed)) {
       return Either.left(
         new KernelError.KernelMalformedResponse({
           url: context.url,
@@ -294,7 +295,7 @@ export const collect = (
         })
       )
     }
-    toolCalls.push({ id: call.id, name: call.name, arguments: parsed.right as Record<string, unknown> })
+    toolCalls.push({ id: call.id, name: call.name, arguments: parsed.value })
   }
   return Either.right({ model: context.model, text, toolCalls, usage, finishReason: finish })
 }
