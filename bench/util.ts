@@ -3,9 +3,10 @@ export interface BenchRow {
   readonly name: string
   /** The measured ratio (what `target` is about). */
   readonly ratio: number
-  /** e.g. "≤ 1.15× fetch". */
+  /** e.g. "≤ 1.15× fetch"; "" for a row that only informs. */
   readonly target: string
-  readonly pass: boolean
+  /** Absent for a row that only informs. */
+  readonly pass?: boolean
   /** The raw figures behind the ratio. */
   readonly detail: string
 }
@@ -32,7 +33,7 @@ export const printTable = (rows: ReadonlyArray<BenchRow>): void => {
   console.log(`\n${"benchmark".padEnd(w)}  ${"ratio".padStart(8)}  ${"target".padEnd(22)}  ok   detail`)
   for (const r of rows) {
     console.log(
-      `${r.name.padEnd(w)}  ${r.ratio.toFixed(3).padStart(7)}×  ${r.target.padEnd(22)}  ${r.pass ? "yes" : "NO "}  ${r.detail}`
+      `${r.name.padEnd(w)}  ${r.ratio.toFixed(3).padStart(7)}×  ${r.target.padEnd(22)}  ${r.pass === undefined ? " — " : r.pass ? "yes" : "NO "}  ${r.detail}`
     )
   }
 }

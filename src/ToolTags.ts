@@ -47,7 +47,6 @@ import * as Chunk from "effect/Chunk"
 import * as Stream from "effect/Stream"
 import { makeToolIndex } from "./internal/toolTagsBlock.js"
 import * as render from "./internal/toolTagsRender.js"
-import type { Sink } from "./internal/toolTagsScanner.js"
 import { Scanner } from "./internal/toolTagsScanner.js"
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -355,7 +354,7 @@ const toScannerConfig = (options: ToolTagsOptions | undefined) => {
 
 const EMPTY: ReadonlyArray<ToolTagEvent> = []
 
-class EventSink implements Sink {
+class EventSink implements Handler {
   /** Events of the current push, created on the first non-text event (most pushes have text only). */
   out: Array<ToolTagEvent> | undefined = undefined
   pending = ""
@@ -370,7 +369,7 @@ class EventSink implements Sink {
     }
     return out
   }
-  call(id: string, name: string, args: Record<string, unknown>): void {
+  toolCall({ arguments: args, id, name }: ToolCall): void {
     this.events().push(
       { _tag: "ToolCallStart", id, name },
       { _tag: "ToolCallDelta", id, argumentsDelta: JSON.stringify(args) },
@@ -393,7 +392,7 @@ class EventSink implements Sink {
   }
 }
 
-class PartsSink implements Sink {
+class PartsSink implements Handler {
   readonly parts: Array<Part> = []
   readonly invalids: Array<InvalidCall> = []
   pending = ""
@@ -406,16 +405,64 @@ class PartsSink implements Sink {
       this.pending = ""
     }
   }
-  call(id: string, name: string, args: Record<string, unknown>): void {
+  toolCall(call: ToolCall): void {
     this.flushText()
-    this.parts.push({ _tag: "ToolCall", id, name, arguments: args })
+    this.parts.push(call)
   }
   invalid(x: InvalidCall): void {
     this.invalids.push(x)
   }
 }
 
-/** An incremental parser for callers outside Effect. @since 0.1.0 */
+/**
+ * Where an incremental parser's output goes, as soon as it is certain (SAX-style: no event objects, no
+ * arrays). Text comes in pieces as it arrives; a call comes whole when its block closes.
+ *
+ * @since 0.1.0
+ */
+export interface Handler {
+  text(text: string): void
+  toolCall(call: ToolCall): void
+  invalid(call: InvalidCall): void
+}
+
+/** An incremental parser that reports to a `Handler`. @since 0.1.0 */
+export interface Parser {
+  /** Feeds a chunk; what is now certain goes to the handler before this returns. */
+  push(chunk: string): void
+  /** Ends the text: held-back text is released, an unclosed block becomes text. Later calls do nothing. */
+  end(): void
+  /** UTF-16 code units held back right now (a partial tag, or the open block): at most `maxBlockBytes` + 16. */
+  readonly buffered: number
+}
+
+/**
+ * A fresh incremental parser that calls `handler` with its output: the cheapest way to stream (a push of
+ * plain text costs a character check and one `text` call). Feeding it a text in any chunking gives the same
+ * text, calls (up to ids) and invalid calls as `parse` of the whole text. It throws nothing of its own; an
+ * exception from the handler propagates from `push` or `end`, and the parser is then to be discarded.
+ *
+ * @since 0.1.0
+ */
+export const makeParser = (handler: Handler, options?: ToolTagsOptions): Parser =>
+  new HandlerParser(new Scanner(handler, toScannerConfig(options)))
+
+// Parsers are classes, not object literals of closures: one call target per method across all instances, which
+// the JIT can inline into a caller's push loop.
+class HandlerParser implements Parser {
+  constructor(private readonly scanner: Scanner) {}
+  push(chunk: string): void {
+    this.scanner.push(typeof chunk === "string" ? chunk : String(chunk))
+  }
+  end(): void {
+    this.scanner.end()
+  }
+  get buffered(): number {
+    return this.scanner.buffered
+  }
+}
+
+/** An incremental parser that returns events, for callers outside Effect. @since 0.1.0 */
 export interface StreamParser {
   /** Feeds a chunk; returns what is now certain. Never throws. */
   push(chunk: string): ReadonlyArray<ToolTagEvent>
@@ -433,31 +480,33 @@ export interface StreamParser {
  */
 export const makeStreamParser = (options?: ToolTagsOptions): StreamParser => {
   const sink = new EventSink()
-  const scanner = new Scanner(sink, toScannerConfig(options))
-  return {
-    push(chunk) {
-      try {
-        // After `end`, the scanner ignores input, so this returns nothing.
-        scanner.push(typeof chunk === "string" ? chunk : String(chunk))
-      } catch (e) {
-        // Unreachable by design; if a bug ever gets here, the text still reaches the caller.
-        sink.text(typeof chunk === "string" ? chunk : "")
-        sink.invalid({ _tag: "InvalidCall", reason: `internal parser error: ${String(e)}`, raw: "" })
-      }
-      return sink.take()
-    },
-    end() {
-      if (scanner.done) return EMPTY
-      try {
-        scanner.end()
-      } catch (e) {
-        sink.invalid({ _tag: "InvalidCall", reason: `internal parser error: ${String(e)}`, raw: "" })
-      }
-      return sink.take()
-    },
-    get buffered() {
-      return scanner.buffered
+  return new EventParser(sink, new Scanner(sink, toScannerConfig(options)))
+}
+
+class EventParser implements StreamParser {
+  constructor(private readonly sink: EventSink, private readonly scanner: Scanner) {}
+  push(chunk: string): ReadonlyArray<ToolTagEvent> {
+    try {
+      // After `end`, the scanner ignores input, so this returns nothing.
+      this.scanner.push(typeof chunk === "string" ? chunk : String(chunk))
+    } catch (e) {
+      // Unreachable by design; if a bug ever gets here, the text still reaches the caller.
+      this.sink.text(typeof chunk === "string" ? chunk : "")
+      this.sink.invalid({ _tag: "InvalidCall", reason: `internal parser error: ${String(e)}`, raw: "" })
     }
+    return this.sink.take()
+  }
+  end(): ReadonlyArray<ToolTagEvent> {
+    if (this.scanner.done) return EMPTY
+    try {
+      this.scanner.end()
+    } catch (e) {
+      this.sink.invalid({ _tag: "InvalidCall", reason: `internal parser error: ${String(e)}`, raw: "" })
+    }
+    return this.sink.take()
+  }
+  get buffered(): number {
+    return this.scanner.buffered
   }
 }
 

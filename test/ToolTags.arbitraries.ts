@@ -76,6 +76,12 @@ const tricky = fc.constantFrom(
   "``",
   "```",
   "~~~",
+  "````",
+  "\n```\n",
+  "\n  ~~~~ \n",
+  "\n   ``` x\n",
+  "\n    ```\n",
+  "    ",
   "\n",
   "\r\n",
   " ",
@@ -249,6 +255,26 @@ export const feed = (chunks: ReadonlyArray<string>, opts: ToolTagsOptions): Arra
   for (const c of chunks) out.push(...p.push(c))
   out.push(...p.end())
   return out
+}
+
+/** Feeds chunks to a fresh handler parser; returns what its handler got, in the shape `parse` returns. */
+export const handle = (chunks: ReadonlyArray<string>, opts: ToolTagsOptions): ParseResult => {
+  const parts: Array<Part> = []
+  const invalid: Array<ToolTags.InvalidCall> = []
+  let text = ""
+  const p = ToolTags.makeParser({
+    text: (t) => void (text += t),
+    toolCall: (c) => {
+      if (text.length > 0) parts.push({ _tag: "Text", text })
+      text = ""
+      parts.push(c)
+    },
+    invalid: (x) => void invalid.push(x)
+  }, opts)
+  for (const c of chunks) p.push(c)
+  p.end()
+  if (text.length > 0) parts.push({ _tag: "Text", text })
+  return { parts, invalid }
 }
 
 /** Concatenated text of a result. */

@@ -14,6 +14,7 @@ import {
   counter,
   cuts,
   feed,
+  handle,
   markup,
   message,
   options,
@@ -69,7 +70,47 @@ describe("ToolTags streaming", () => {
   it.prop("case 1: one-character chunks equal whole-text", [message, options], ([text, opts]) => {
     const { streamed, whole } = both(text, text.split(""), opts)
     expect(streamed).toEqual(whole)
-  }, { fastCheck: { numRuns: 200 } })
+  }, { fastCheck: { numRuns: 500 } })
+
+  it.prop(
+    "the handler parser, in any chunking (one character included), equals whole-text",
+    [message, cuts, options, fc.boolean()],
+    ([text, points, opts, byChar]) => {
+      const got = handle(byChar ? text.split("") : chunk(text, points), { ...opts, idGenerator: counter() })
+      expect(got).toEqual(ToolTags.parse(text, { ...opts, idGenerator: counter() }))
+    },
+    { fastCheck: { numRuns: 400 } }
+  )
+
+  it("the handler parser: text as it arrives, a call when its block closes, nothing after end", () => {
+    const seen: Array<string> = []
+    const p = ToolTags.makeParser({
+      text: (t) => void seen.push(`text ${t}`),
+      toolCall: (c) => void seen.push(`call ${c.name} ${JSON.stringify(c.arguments)}`),
+      invalid: (x) => void seen.push(`invalid ${x.reason}`)
+    }, { tools })
+    for (const c of weatherText.split("")) p.push(c)
+    expect(seen.filter((s) => s.startsWith("call"))).toEqual([
+      "call get_weather {\"city\":\"Paris\",\"days\":3}",
+      "call ls {}"
+    ])
+    const before = seen.length
+    p.end()
+    p.push("more")
+    expect(seen.length).toBe(before)
+    expect(seen.map((s) => s.startsWith("text ") ? s.slice(5) : "|").join("")).toBe("Let me check that.\n||\nDone.")
+  })
+
+  it("the handler parser: an exception from the handler propagates from push", () => {
+    const p = ToolTags.makeParser({
+      text: () => {
+        throw new Error("handler failed")
+      },
+      toolCall: () => {},
+      invalid: () => {}
+    })
+    expect(() => p.push("hello")).toThrow("handler failed")
+  })
 
   it("case 2: several tags, a whole block, or two blocks in one chunk", () => {
     const two = weatherText + "\nAnd again:\n" + weatherText

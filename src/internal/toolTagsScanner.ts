@@ -9,16 +9,9 @@
  *
  * @internal
  */
-import type { InvalidCall } from "../ToolTags.js"
+import type { Handler } from "../ToolTags.js"
 import type { ToolIndex } from "./toolTagsBlock.js"
 import { parseBlock } from "./toolTagsBlock.js"
-
-/** Where the scanner's output goes. @internal */
-export interface Sink {
-  text(s: string): void
-  call(id: string, name: string, args: Record<string, unknown>): void
-  invalid(x: InvalidCall): void
-}
 
 /** @internal */
 export interface ScannerConfig {
@@ -37,6 +30,7 @@ const THINK_OPEN = "<think>"
 const THINK_CLOSE = "</think>"
 const CDATA_OPEN = "<![CDATA["
 
+const LT = 60
 const TICK = 96
 const TILDE = 126
 const LF = 10
@@ -124,7 +118,7 @@ export class Scanner {
   private cClose = -2
   private cCdata = -2
 
-  constructor(private readonly sink: Sink, private readonly cfg: ScannerConfig) {}
+  constructor(private readonly sink: Handler, private readonly cfg: ScannerConfig) {}
 
   /** Code units held back: a partial tag, or the open block. */
   get buffered(): number {
@@ -136,35 +130,134 @@ export class Scanner {
   }
 
   push(chunk: string): void {
-    if (this.ended || chunk.length === 0) return
-    if (chunk.length <= 32 && this.quick(chunk)) return
+    // The hottest cases inline (small enough for the JIT to inline into a caller's loop): one character of plain
+    // prose, or of a block's text.
+    if (chunk.length === 1 && this.held.length === 0 && this.runChar === 0 && !this.ended) {
+      const c = chunk.charCodeAt(0)
+      if (this.mode === PROSE) {
+        if (c !== LT && c !== TICK && c !== TILDE && !isHighSurrogate(c)) {
+          this.sink.text(chunk)
+          this.lineOne(c)
+          return
+        }
+      } else if (this.mode === BLOCK && c !== LT && !this.cdata) {
+        this.appendBlock(chunk)
+        return
+      }
+    }
+    this.pushAny(chunk)
+  }
+
+  private pushAny(chunk: string): void {
+    if (this.ended) return
+    const n = chunk.length
+    if (n === 1) {
+      if (this.one(chunk)) return
+    } else if (n === 0 || (n <= 32 && this.quick(chunk))) return
     this.run(chunk, false)
   }
 
   /**
-   * The common streaming case, a small chunk that only extends prose or block text (perhaps ending in a `<`
-   * that may start a tag, or completing a held partial tag into plain text), handled without setting up a
-   * window. Same effect as `run`; false when `run` is needed.
+   * One character (the finest streaming granularity): the common case of each mode, without setting up a
+   * window. Same effect as `run`; false when `run` is needed (a backtick or tilde run, a completed tag, CDATA,
+   * a surrogate pair, a `<think>` section).
+   */
+  private one(chunk: string): boolean {
+    const c = chunk.charCodeAt(0)
+    if (isHighSurrogate(c)) return false
+    if (this.runChar !== 0) {
+      if (c === this.runChar) {
+        this.runLen++
+        this.sink.text(chunk)
+        this.indent = -1
+        return true
+      }
+      this.resolveRun()
+    }
+    switch (this.mode) {
+      case PROSE:
+        if (this.held.length !== 0) return this.heldOne(chunk, c, OPEN, this.cfg.thinkTags ? THINK_OPEN : undefined)
+        if (c === LT) {
+          this.held = chunk
+          return true
+        }
+        // A run starts: its length decides between span, fence and prose.
+        if (c === TICK || c === TILDE) this.startRun(c, this.indent <= 3 ? this.indent : -1)
+        this.sink.text(chunk)
+        this.lineOne(c)
+        return true
+      case BLOCK:
+        if (this.cdata) return false
+        if (this.held.length !== 0) return this.heldOne(chunk, c, CLOSE, CDATA_OPEN)
+        if (c === LT) this.held = chunk
+        else this.appendBlock(chunk)
+        return true
+      case CODE:
+        if (this.held.length !== 0) return false
+        if (c === TICK) this.startRun(c, -1)
+        else if (c === LF) this.mode = PROSE
+        this.sink.text(chunk)
+        this.lineOne(c)
+        return true
+      case FENCE:
+        if (this.held.length !== 0) return false
+        this.sink.text(chunk)
+        if (this.fenceStep(c)) this.mode = PROSE
+        this.lineOne(c)
+        return true
+      default:
+        return false
+    }
+  }
+
+  /**
+   * `one` with a partial tag held (prose: of `<function_calls>` or `<think>`; a block: of `</function_calls>` or
+   * `<![CDATA[`): it grows, or turns out to be text. False when it completes a tag, or when the character may
+   * start something of its own.
+   */
+  private heldOne(chunk: string, c: number, a: string, b: string | undefined): boolean {
+    const held = this.held
+    const k = held.length
+    if (held.charCodeAt(0) === LT) {
+      // Which tag `held + chunk` may still begin (both tags start with `<` and differ in their second character).
+      const t = k === 1
+        ? (c === a.charCodeAt(1) ? a : b !== undefined && c === b.charCodeAt(1) ? b : undefined)
+        : (held.charCodeAt(1) === a.charCodeAt(1) ? a : b)
+      if (t !== undefined && c === t.charCodeAt(k)) {
+        if (k + 1 === t.length) return false
+        this.held = held + chunk
+        return true
+      }
+    }
+    if (c === LT || (this.mode === PROSE && (c === TICK || c === TILDE))) return false
+    this.held = ""
+    if (this.mode === BLOCK) this.appendBlock(held + chunk)
+    else {
+      this.sink.text(held + chunk)
+      // What was held is not blank, so only a line break makes the next character a line start.
+      this.indent = c === LF ? 0 : -1
+    }
+    return true
+  }
+
+  /** `indent` after one more character (what `lineIndentAt` gives). */
+  private lineOne(c: number): void {
+    const i = this.indent
+    this.indent = c === LF ? 0 : c === SP && i >= 0 && i < 3 ? i + 1 : -1
+  }
+
+  private appendBlock(s: string): void {
+    this.blockText += s
+    if (this.blockText.length > this.cfg.maxBlockBytes) this.overflow()
+  }
+
+  /**
+   * A small chunk that only extends prose or block text (perhaps ending in a `<` that may start a tag, or
+   * completing a held partial tag into plain text), handled without setting up a window. Same effect as
+   * `run`; false when `run` is needed.
    */
   private quick(chunk: string): boolean {
     const n = chunk.length
-    if (n === 1 && this.held.length === 0) {
-      // One character (a common stream granularity): the general path below, unrolled.
-      const c = chunk.charCodeAt(0)
-      if (c !== 60) {
-        if (this.mode === BLOCK && !this.cdata) {
-          this.blockText += chunk
-          if (this.blockText.length > this.cfg.maxBlockBytes) this.overflow()
-          return true
-        }
-        if (this.mode === PROSE && this.runChar === 0 && c !== TICK && c !== TILDE && !isHighSurrogate(c)) {
-          this.sink.text(chunk)
-          const i = this.indent
-          this.indent = c === LF ? 0 : c === SP && i >= 0 && i < 3 ? i + 1 : -1
-          return true
-        }
-      }
-    }
     const prose = this.mode === PROSE && this.runChar === 0
     if (!prose && !(this.mode === BLOCK && !this.cdata)) return false
     let cut = n
@@ -200,8 +293,7 @@ export class Scanner {
     } else {
       // No line state inside a block: the block ends with `>`, which is never at a line start.
       this.held = cut < n ? "<" : ""
-      this.blockText += text
-      if (this.blockText.length > this.cfg.maxBlockBytes) this.overflow()
+      this.appendBlock(text)
     }
     return true
   }
@@ -312,6 +404,12 @@ export class Scanner {
     return j
   }
 
+  private startRun(c: number, indent: number, len = 1): void {
+    this.runChar = c
+    this.runLen = len
+    this.runIndent = indent
+  }
+
   private resolveRun(): void {
     const c = this.runChar
     const len = this.runLen
@@ -384,9 +482,7 @@ export class Scanner {
       }
       if (j === n && !final) {
         // The run may go on in the next chunk: its length decides between span, fence and prose.
-        this.runChar = c
-        this.runLen = j - i
-        this.runIndent = indent
+        this.startRun(c, indent, j - i)
         this.text(start, n)
         return n
       }
@@ -420,9 +516,7 @@ export class Scanner {
       let j = tk + 1
       while (j < n && w.charCodeAt(j) === TICK) j++
       if (j === n && !final) {
-        this.runChar = TICK
-        this.runLen = j - tk
-        this.runIndent = -1
+        this.startRun(TICK, -1, j - tk)
         this.text(start, n)
         return n
       }
@@ -441,44 +535,45 @@ export class Scanner {
     const start = p
     while (p < n) {
       if (this.flPhase === 3) {
+        // Not a closing line: on to its end.
         const nl = this.nextNl(p)
         if (nl === -1) break
-        p = nl + 1
-        this.flPhase = 0
-        this.flN = 0
-        continue
+        p = nl
       }
-      const c = w.charCodeAt(p)
-      if (c === LF) {
-        if ((this.flPhase === 1 && this.flN >= this.fenceLen) || this.flPhase === 2) {
-          this.text(start, p + 1)
-          this.mode = PROSE
-          return p + 1
-        }
-        this.flPhase = 0
-        this.flN = 0
-        p++
-        continue
+      if (this.fenceStep(w.charCodeAt(p++))) {
+        this.text(start, p)
+        this.mode = PROSE
+        return p
       }
-      const blank = c === SP || c === TAB || c === CR
-      switch (this.flPhase) {
-        case 0:
-          if (c === SP && this.flN < 3) this.flN++
-          else if (c === this.fenceChar) {
-            this.flPhase = 1
-            this.flN = 1
-          } else this.flPhase = 3
-          break
-        case 1:
-          if (c === this.fenceChar) this.flN++
-          else this.flPhase = blank && this.flN >= this.fenceLen ? 2 : 3
-          break
-        default:
-          if (!blank) this.flPhase = 3
-      }
-      p++
     }
     return this.tail(start, n, final)
+  }
+
+  /** One more character of the fence's current line; true when it is the line break of a closing line. */
+  private fenceStep(c: number): boolean {
+    if (c === LF) {
+      const closes = (this.flPhase === 1 && this.flN >= this.fenceLen) || this.flPhase === 2
+      this.flPhase = 0
+      this.flN = 0
+      return closes
+    }
+    const blank = c === SP || c === TAB || c === CR
+    switch (this.flPhase) {
+      case 0:
+        if (c === SP && this.flN < 3) this.flN++
+        else if (c === this.fenceChar) {
+          this.flPhase = 1
+          this.flN = 1
+        } else this.flPhase = 3
+        break
+      case 1:
+        if (c === this.fenceChar) this.flN++
+        else this.flPhase = blank && this.flN >= this.fenceLen ? 2 : 3
+        break
+      default:
+        if (!blank) this.flPhase = 3
+    }
+    return false
   }
 
   private think(p: number, n: number, final: boolean): number {
@@ -589,7 +684,9 @@ export class Scanner {
     }
     const items = parseBlock(raw, OPEN.length, raw.length - CLOSE.length, this.cfg.index)
     for (const item of items) {
-      if (item._tag === "Call") this.sink.call(this.cfg.nextId(), item.name, item.arguments)
+      if (item._tag === "Call") {
+        this.sink.toolCall({ _tag: "ToolCall", id: this.cfg.nextId(), name: item.name, arguments: item.arguments })
+      }
       else this.sink.invalid(item)
     }
   }
