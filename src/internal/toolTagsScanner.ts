@@ -140,8 +140,14 @@ export class Scanner {
           this.lineOne(c)
           return
         }
-      } else if (this.mode === BLOCK && c !== LT && !this.cdata) {
-        this.appendBlock(chunk)
+      } else if (this.mode === BLOCK) {
+        if (c !== LT && !this.cdata) {
+          this.appendBlock(chunk)
+          return
+        }
+      } else if (this.mode === CODE && c !== TICK && c !== LF && !isHighSurrogate(c)) {
+        // Inside a code span the line already has its opening backtick, so the line state stays "not a start".
+        this.sink.text(chunk)
         return
       }
     }
@@ -242,8 +248,9 @@ export class Scanner {
 
   /** `indent` after one more character (what `lineIndentAt` gives). */
   private lineOne(c: number): void {
-    const i = this.indent
-    this.indent = c === LF ? 0 : c === SP && i >= 0 && i < 3 ? i + 1 : -1
+    // Mid-line (the common case) nothing changes: no store, and branches the CPU predicts.
+    if (c === LF) this.indent = 0
+    else if (this.indent >= 0) this.indent = c === SP && this.indent < 3 ? this.indent + 1 : -1
   }
 
   private appendBlock(s: string): void {
