@@ -123,29 +123,34 @@ export const make: Effect.Effect<Service, never, KernelClient | AiosConfig | Sco
         return yield* Deferred.done(deferred, exit)
       })
 
-    const list: Service["list"] = Effect.gen(function*() {
-      const now = yield* Clock.currentTimeMillis
-      // The hot path (every turn): a fresh list, no allocation.
-      const current = yield* Ref.get(state)
-      if (Option.isSome(current.good) && now - current.good.value.at < config.catalogTtlMs) return current.good.value.models
-      const fresh = yield* Deferred.make<ReadonlyArray<KernelModel>, KernelError.KernelError>()
-      const action = yield* Ref.modify(state, (s): [
-        { readonly _tag: "hit"; readonly models: ReadonlyArray<KernelModel> } | {
-          readonly _tag: "wait" | "lead"
-          readonly deferred: Deferred.Deferred<ReadonlyArray<KernelModel>, KernelError.KernelError>
-        },
-        State
-      ] => {
-        if (Option.isSome(s.good) && now - s.good.value.at < config.catalogTtlMs) {
-          return [{ _tag: "hit", models: s.good.value.models }, s]
-        }
-        if (Option.isSome(s.inflight)) return [{ _tag: "wait", deferred: s.inflight.value }, s]
-        return [{ _tag: "lead", deferred: fresh }, { ...s, inflight: Option.some(fresh) }]
+    /** A stale or missing list: join the fetch in flight, or lead a new one. */
+    const fetchOrWait = (now: number) =>
+      Effect.gen(function*() {
+        const fresh = yield* Deferred.make<ReadonlyArray<KernelModel>, KernelError.KernelError>()
+        const action = yield* Ref.modify(state, (s): [
+          { readonly _tag: "hit"; readonly models: ReadonlyArray<KernelModel> } | {
+            readonly _tag: "wait" | "lead"
+            readonly deferred: Deferred.Deferred<ReadonlyArray<KernelModel>, KernelError.KernelError>
+          },
+          State
+        ] => {
+          if (Option.isSome(s.good) && now - s.good.value.at < config.catalogTtlMs) {
+            return [{ _tag: "hit", models: s.good.value.models }, s]
+          }
+          if (Option.isSome(s.inflight)) return [{ _tag: "wait", deferred: s.inflight.value }, s]
+          return [{ _tag: "lead", deferred: fresh }, { ...s, inflight: Option.some(fresh) }]
+        })
+        if (action._tag === "hit") return action.models
+        if (action._tag === "lead") yield* Effect.forkIn(refresh(action.deferred), scope)
+        return yield* Deferred.await(action.deferred)
       })
-      if (action._tag === "hit") return action.models
-      if (action._tag === "lead") yield* Effect.forkIn(refresh(action.deferred), scope)
-      return yield* Deferred.await(action.deferred)
-    })
+
+    // The hot path (every turn): a fresh list, no allocation, no generator.
+    const list: Service["list"] = Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      Effect.flatMap(Ref.get(state), (current) =>
+        Option.isSome(current.good) && now - current.good.value.at < config.catalogTtlMs
+          ? Effect.succeed(current.good.value.models)
+          : fetchOrWait(now)))
 
     const row = (name: string): ModelRow => rowFor(config, name)
 

@@ -95,6 +95,8 @@ export type Endpoint = "/query" | "/core/llms/list" | "/status" | "/v1/chat/comp
 export interface Recorded {
   readonly method: string
   readonly path: string
+  /** Header names in lower case. */
+  readonly headers: Readonly<Record<string, string>>
   readonly body: unknown
 }
 
@@ -376,7 +378,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, HttpServerEr
           Effect.orElseSucceed(() => undefined)
         )
         : undefined
-      recorded.push({ method: request.method, path, body })
+      recorded.push({ method: request.method, path, headers: request.headers, body })
       counts.set(path, (counts.get(path) ?? 0) + 1)
 
       if (path === "/status" && request.method === "GET") {

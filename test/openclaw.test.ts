@@ -224,6 +224,14 @@ describe("createStreamFn", () => {
     expect(kernel.count("/query")).toBe(0)
   })
 
+  it("a turn's request carries no trace headers (the plugin has no tracer to report to)", async () => {
+    kernel.reset()
+    await collect(provider(), "echo", user("hello"))
+    const [sent] = kernel.requests("/query")
+    expect(sent?.headers["content-type"]).toBe("application/json")
+    expect(Object.keys(sent?.headers ?? {}).filter((h) => h === "traceparent" || h === "b3")).toEqual([])
+  })
+
   it("no /core/llms/list request per turn", async () => {
     const p = provider()
     for (let i = 0; i < 20; i++) await collect(p, "echo", user(`n${i}`))

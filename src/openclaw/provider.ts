@@ -126,7 +126,11 @@ export const makeAiosProvider = (
   let runtime: ManagedRuntime.ManagedRuntime<Aios.Services, AiosConfig.AiosConfigError> | undefined
   const getRuntime = () => {
     if (Either.isLeft(decoded)) throw decoded.left
-    runtime ??= ManagedRuntime.make(Aios.layer(options).pipe(Layer.provide(hostLogger(logger))))
+    // Tracing off: this runtime has no tracer but the native one, which nobody reads, so a span per request
+    // (and its trace headers) is pure per-turn cost here (bench/adapter.ts). Effect users of `Aios.layer` keep them.
+    runtime ??= ManagedRuntime.make(
+      Aios.layer(options).pipe(Layer.provide(Layer.merge(hostLogger(logger), Layer.setTracerEnabled(false))))
+    )
     return runtime
   }
   const runner = (): TurnRunner => getRuntime()
