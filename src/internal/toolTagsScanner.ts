@@ -75,6 +75,13 @@ const prefixAt = (w: string, i: number, a: string, b: string | undefined): boole
   return a.startsWith(rest) || (b !== undefined && b.startsWith(rest))
 }
 
+/** Whether `s` from `k` agrees with `tag` as far as both go (so the tag may start at `k`). */
+const agreesAt = (s: string, k: number, tag: string): boolean => {
+  const m = Math.min(tag.length, s.length - k)
+  for (let i = 1; i < m; i++) if (s.charCodeAt(k + i) !== tag.charCodeAt(i)) return false
+  return true
+}
+
 /** The start of a proper prefix of `a` or `b` that ends the window, searching from `from`; -1 if none. */
 const partialAt = (w: string, from: number, n: number, a: string, b: string | undefined): number => {
   let i = w.indexOf("<", Math.max(from, n - a.length + 1))
@@ -267,19 +274,19 @@ export class Scanner {
     const n = chunk.length
     const prose = this.mode === PROSE && this.runChar === 0
     if (!prose && !(this.mode === BLOCK && !this.cdata)) return false
+    const a = prose ? OPEN : CLOSE
+    const b = prose ? (this.cfg.thinkTags ? THINK_OPEN : undefined) : CDATA_OPEN
     let cut = n
     for (let k = 0; k < n; k++) {
       const c = chunk.charCodeAt(k)
-      if (c === 60) {
-        if (k !== n - 1) return false
-        cut = k
+      if (c === LT) {
+        if (k === n - 1) cut = k
+        else if (agreesAt(chunk, k, a) || (b !== undefined && agreesAt(chunk, k, b))) return false
       } else if (prose && (c === TICK || c === TILDE)) return false
     }
-    const a = prose ? OPEN : CLOSE
-    const b = prose ? (this.cfg.thinkTags ? THINK_OPEN : undefined) : CDATA_OPEN
     let text = cut === n ? chunk : chunk.slice(0, cut)
     if (this.held.length > 0) {
-      // Held: a partial tag (its only `<` first) or a high surrogate; `text` has no `<`.
+      // Held: a partial tag (its only `<` first) or a high surrogate; no tag can start in `text`.
       const cand = this.held + text
       if (cut === n) {
         const partial = (cand.length < a.length && a.startsWith(cand)) ||
