@@ -266,9 +266,9 @@ export class Scanner {
   }
 
   /**
-   * A small chunk that only extends prose or block text (perhaps ending in a `<` that may start a tag, or
-   * completing a held partial tag into plain text), handled without setting up a window. Same effect as
-   * `run`; false when `run` is needed.
+   * A small chunk that only extends prose or block text (no `<` in it can start a tag, except a last one, which
+   * is held back; or it turns a held partial tag into plain text), handled without setting up a window. Same
+   * effect as `run`; false when `run` is needed.
    */
   private quick(chunk: string): boolean {
     const n = chunk.length
