@@ -478,7 +478,9 @@ export interface StreamParser {
  *
  * @since 0.1.0
  */
-export const makeStreamParser = (options?: ToolTagsOptions): StreamParser => {
+export const makeStreamParser = (options?: ToolTagsOptions): StreamParser => makeEventParser(options)
+
+const makeEventParser = (options: ToolTagsOptions | undefined): EventParser => {
   const sink = new EventSink()
   return new EventParser(sink, new Scanner(sink, toScannerConfig(options)))
 }
@@ -486,15 +488,23 @@ export const makeStreamParser = (options?: ToolTagsOptions): StreamParser => {
 class EventParser implements StreamParser {
   constructor(private readonly sink: EventSink, private readonly scanner: Scanner) {}
   push(chunk: string): ReadonlyArray<ToolTagEvent> {
+    this.feed(chunk)
+    return this.sink.take()
+  }
+  /** Feeds several chunks; returns what is now certain, their text in one delta. */
+  pushAll(chunks: Iterable<string>): ReadonlyArray<ToolTagEvent> {
+    for (const chunk of chunks) this.feed(chunk)
+    return this.sink.take()
+  }
+  private feed(chunk: string): void {
     try {
-      // After `end`, the scanner ignores input, so this returns nothing.
+      // After `end`, the scanner ignores input, so this adds nothing.
       this.scanner.push(typeof chunk === "string" ? chunk : String(chunk))
     } catch (e) {
       // Unreachable by design; if a bug ever gets here, the text still reaches the caller.
       this.sink.text(typeof chunk === "string" ? chunk : "")
       this.sink.invalid({ _tag: "InvalidCall", reason: `internal parser error: ${String(e)}`, raw: "" })
     }
-    return this.sink.take()
   }
   end(): ReadonlyArray<ToolTagEvent> {
     if (this.scanner.done) return EMPTY
@@ -529,22 +539,19 @@ export const parse = (text: string, options?: ToolTagsOptions): ParseResult => {
 }
 
 /**
- * The streaming parser as a `Stream` transform: text chunks in, `ToolTagEvent`s out. Each run of the stream
- * gets a fresh parser; when the input ends the held-back text is released. If the input fails, what was held
- * back (at most a partial tag or an open block) is dropped with it.
+ * The streaming parser as a `Stream` transform: text chunks in, `ToolTagEvent`s out; the text of one upstream
+ * `Chunk` (pieces that arrived together) comes out as one delta. Each run of the stream gets a fresh parser; when
+ * the input ends the held-back text is released. If the input fails, what was held back (at most a partial tag
+ * or an open block) is dropped with it.
  *
  * @since 0.1.0
  */
 export const stream = (options?: ToolTagsOptions) =>
 <E, R>(self: Stream.Stream<string, E, R>): Stream.Stream<ToolTagEvent, E, R> =>
   Stream.suspend(() => {
-    const parser = makeStreamParser(options)
+    const parser = makeEventParser(options)
     return self.pipe(
-      Stream.mapChunks((chunk) => {
-        const out: Array<ToolTagEvent> = []
-        for (const s of chunk) for (const e of parser.push(s)) out.push(e)
-        return Chunk.unsafeFromArray(out)
-      }),
+      Stream.mapChunks((chunk) => Chunk.unsafeFromArray(parser.pushAll(chunk))),
       Stream.concat(Stream.suspend(() => Stream.fromIterable(parser.end())))
     )
   })

@@ -322,6 +322,19 @@ describe("ToolTags streaming", () => {
     { fastCheck: { numRuns: 100 } }
   )
 
+  it.effect("Stream transform: the text of pieces that arrive in one Chunk comes out as one delta", () =>
+    Effect.gen(function*() {
+      const together = Stream.fromChunk(Chunk.make("Hel", "lo ", "<b>", " you"))
+      const apart = Stream.fromIterable(["Hel", "lo"]).pipe(Stream.rechunk(1))
+      expect(Chunk.toReadonlyArray(yield* Stream.runCollect(together.pipe(ToolTags.stream())))).toEqual([
+        { _tag: "TextDelta", text: "Hello <b> you" }
+      ])
+      expect(Chunk.toReadonlyArray(yield* Stream.runCollect(apart.pipe(ToolTags.stream())))).toEqual([
+        { _tag: "TextDelta", text: "Hel" },
+        { _tag: "TextDelta", text: "lo" }
+      ])
+    }))
+
   it.effect("Stream transform: each run has its own parser, and upstream failures pass through", () =>
     Effect.gen(function*() {
       const s = Stream.fromIterable(weatherText.split("")).pipe(ToolTags.stream({ tools }))
