@@ -320,15 +320,15 @@ export const decodeJson = <A, I>(
   schema: Schema.Schema<A, I>,
   context: { readonly url: string; readonly endpoint: string; readonly model?: string | undefined }
 ) =>
-{
-  const decode = Schema.decodeUnknownEither(schema)
+(text: string): Effect.Effect<A, KernelError.KernelMalformedResponse> => {
   const malformed = (issue: string) =>
     new KernelError.KernelMalformedResponse({ url: context.url, model: context.model, endpoint: context.endpoint, issue })
-  return (text: string): Effect.Effect<A, KernelError.KernelMalformedResponse> =>
-    Either.try(() => JSON.parse(text) as unknown).pipe(
-      Either.mapLeft(() => malformed(text.trim().length === 0 ? "the body is empty" : "the body is not JSON")),
-      Either.flatMap((json) => decode(json).pipe(Either.mapLeft((e) => malformed(describeIssue(e)))))
+  return Either.try(() => JSON.parse(text) as unknown).pipe(
+    Either.mapLeft(() => malformed(text.trim().length === 0 ? "the body is empty" : "the body is not JSON")),
+    Either.flatMap((json) =>
+      Schema.decodeUnknownEither(schema)(json).pipe(Either.mapLeft((e) => malformed(describeIssue(e))))
     )
+  )
 }
 
 /** Adds the client timeout to a call; interruption (and so the timeout) aborts the HTTP request. */
@@ -441,15 +441,6 @@ export const make: Effect.Effect<Service, never, HttpClient.HttpClient | AiosCon
     config.requestTimeoutMs
   ).pipe(Effect.map((body) => body.llms.map(({ backend, name }) => ({ name, backend }))))
 
-  const postQuery = (payload: HttpBody.HttpBody, model: string, timeoutMs: number) =>
-    call(
-      () => HttpClientRequest.post(`${url}/query`).pipe(HttpClientRequest.setBody(payload)),
-      QueryResponseBody,
-      "/query",
-      model,
-      timeoutMs
-    )
-
   const query: Service["query"] = (request) => {
     const body: QueryRequestBody = {
       agent_name: config.agentName,
@@ -464,6 +455,8 @@ export const make: Effect.Effect<Service, never, HttpClient.HttpClient | AiosCon
         ...(request.temperature !== undefined ? { temperature: request.temperature } : {})
       }
     }
+    // Encoded once per call; `call` builds a fresh request around it for each attempt.
+    const payload = HttpBody.unsafeJson(body)
     // The one field worth checking before sending: a blank model name hangs the real kernel. The rest is
     // typed; re-validating a 40k-character conversation on every call would be pure overhead.
     const send: Effect.Effect<typeof QueryResponseBody.Type, KernelError.KernelError> = request.model.trim() === ""
@@ -477,9 +470,10 @@ export const make: Effect.Effect<Service, never, HttpClient.HttpClient | AiosCon
           errorType: "invalid_request"
         })
       )
-      : postQuery(
-        // Encoded once per call, not per attempt.
-        HttpBody.unsafeJson(body),
+      : call(
+        () => HttpClientRequest.post(`${url}/query`).pipe(HttpClientRequest.setBody(payload)),
+        QueryResponseBody,
+        "/query",
         request.model,
         request.timeoutMs ?? config.requestTimeoutMs
       )
