@@ -259,22 +259,15 @@ export const feed = (chunks: ReadonlyArray<string>, opts: ToolTagsOptions): Arra
 
 /** Feeds chunks to a fresh handler parser; returns what its handler got, in the shape `parse` returns. */
 export const handle = (chunks: ReadonlyArray<string>, opts: ToolTagsOptions): ParseResult => {
-  const parts: Array<Part> = []
-  const invalid: Array<ToolTags.InvalidCall> = []
-  let text = ""
+  const events: Array<ToolTagEvent> = []
   const p = ToolTags.makeParser({
-    text: (t) => void (text += t),
-    toolCall: (c) => {
-      if (text.length > 0) parts.push({ _tag: "Text", text })
-      text = ""
-      parts.push(c)
-    },
-    invalid: (x) => void invalid.push(x)
+    text: (text) => void events.push({ _tag: "TextDelta", text }),
+    toolCall: ({ arguments: args, id, name }) => void events.push({ _tag: "ToolCallEnd", id, name, arguments: args }),
+    invalid: (x) => void events.push(x)
   }, opts)
   for (const c of chunks) p.push(c)
   p.end()
-  if (text.length > 0) parts.push({ _tag: "Text", text })
-  return { parts, invalid }
+  return collect(events)
 }
 
 /** Concatenated text of a result. */
