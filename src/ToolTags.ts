@@ -445,22 +445,7 @@ export interface Parser {
  * @since 0.1.0
  */
 export const makeParser = (handler: Handler, options?: ToolTagsOptions): Parser =>
-  new HandlerParser(new Scanner(handler, toScannerConfig(options)))
-
-// Parsers are classes, not object literals of closures: one call target per method across all instances, which
-// the JIT can inline into a caller's push loop.
-class HandlerParser implements Parser {
-  constructor(private readonly scanner: Scanner) {}
-  push(chunk: string): void {
-    this.scanner.push(typeof chunk === "string" ? chunk : String(chunk))
-  }
-  end(): void {
-    this.scanner.end()
-  }
-  get buffered(): number {
-    return this.scanner.buffered
-  }
-}
+  new Scanner(handler, toScannerConfig(options))
 
 /** An incremental parser that returns events, for callers outside Effect. @since 0.1.0 */
 export interface StreamParser {

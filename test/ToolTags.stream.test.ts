@@ -73,14 +73,53 @@ describe("ToolTags streaming", () => {
   }, { fastCheck: { numRuns: 500 } })
 
   it.prop(
-    "the handler parser, in any chunking (one character included), equals whole-text",
-    [message, cuts, options, fc.boolean()],
-    ([text, points, opts, byChar]) => {
-      const got = handle(byChar ? text.split("") : chunk(text, points), { ...opts, idGenerator: counter() })
+    "the handler parser, in any chunking (one character, and chunks mixed with one-character runs), equals whole-text",
+    [message, cuts, options, fc.constantFrom("chunks", "chars", "mixed"), fc.nat()],
+    ([text, points, opts, how, mask]) => {
+      const chunks = how === "chars"
+        ? text.split("")
+        : how === "chunks"
+        ? chunk(text, points)
+        // The chunks whose bit is set in `mask` go one character at a time.
+        : chunk(text, points).flatMap((c, i) => ((mask >> (i % 31)) & 1 ? c.split("") : [c]))
+      const got = handle(chunks, { ...opts, idGenerator: counter() })
       expect(got).toEqual(ToolTags.parse(text, { ...opts, idGenerator: counter() }))
     },
-    { fastCheck: { numRuns: 400 } }
+    { fastCheck: { numRuns: 600 } }
   )
+
+  it.prop(
+    "long blocks: one-character pushes past the parser's 4096-unit block buffer, then any chunking, equal whole-text",
+    [
+      fc.oneof(fc.integer({ min: 4040, max: 4140 }), fc.integer({ min: 8140, max: 8240 })),
+      markup,
+      markup,
+      fc.integer({ min: 0, max: 600 }),
+      cuts,
+      fc.constantFrom(undefined, 4100, 4140, 8200)
+    ],
+    ([pad, inner, after, byChar, points, maxBlockBytes]) => {
+      // The value's end, a markup tail (tag prefixes, CDATA, entities) and the closing tags fall around a multiple
+      // of 4096 code units, in one-character pushes up to a point and in any chunking after it.
+      const text = `a\n<function_calls>\n<invoke name="write">\n<parameter name="content">${"x".repeat(pad)}${inner}` +
+        `</parameter>\n</invoke>\n</function_calls>${after}`
+      const k = Math.min(text.length, pad + byChar - 200)
+      const chunks = [...text.slice(0, k).split(""), ...chunk(text.slice(k), points)]
+      const opts = { tools, maxBlockBytes }
+      expect(handle(chunks, { ...opts, idGenerator: counter() }))
+        .toEqual(ToolTags.parse(text, { ...opts, idGenerator: counter() }))
+    },
+    { fastCheck: { numRuns: 300 } }
+  )
+
+  it("a block closed in one-character pushes leaves its line past the start: backticks after it open no fence", () => {
+    const text = "<function_calls>\n<invoke name=\"ls\"/></function_calls>```\n<function_calls><invoke name=\"ls\"/>" +
+      "</function_calls>\n```"
+    const chunks = ["<function_calls>\n", ...text.slice(17).split("")]
+    const got = handle(chunks, { tools, idGenerator: counter() })
+    expect(callsOf(got)).toHaveLength(2)
+    expect(got).toEqual(ToolTags.parse(text, { tools, idGenerator: counter() }))
+  })
 
   it("the handler parser: text as it arrives, a call when its block closes, nothing after end", () => {
     const seen: Array<string> = []
@@ -189,6 +228,24 @@ describe("ToolTags streaming", () => {
     expect(r).toEqual(ToolTags.parse(text, { tools, maxBlockBytes: cap }))
     // The same block under the default cap is a call.
     expect(callsOf(ToolTags.parse(text, { tools }))).toHaveLength(1)
+  })
+
+  it("case 5: in one-character pushes, the open block's buffer counts every character and stops at the cap", () => {
+    const head = "a\n<function_calls>\n"
+    for (const cap of [undefined, 4100, 8200]) {
+      const p = ToolTags.makeParser({ text: () => {}, toolCall: () => {}, invalid: () => {} }, { tools, maxBlockBytes: cap })
+      for (const c of head) p.push(c)
+      let most = 0
+      let miscounted = 0
+      for (let i = 1; i <= 9000; i++) {
+        p.push("x")
+        most = Math.max(most, p.buffered)
+        // Until the cap: `<function_calls>\n` and every `x` so far.
+        if (i + 17 <= (cap ?? Infinity) && p.buffered !== i + 17) miscounted++
+      }
+      expect(miscounted).toBe(0)
+      expect(most).toBe(cap ?? 9017)
+    }
   })
 
   it("case 5: the tool name is capped (120 by default)", () => {

@@ -9,7 +9,7 @@
  *
  * @internal
  */
-import type { Handler } from "../ToolTags.js"
+import type { Handler, Parser } from "../ToolTags.js"
 import type { ToolIndex } from "./toolTagsBlock.js"
 import { parseBlock } from "./toolTagsBlock.js"
 
@@ -44,6 +44,21 @@ const FENCE = 2
 const THINK = 3
 const BLOCK = 4
 const OVERFLOW = 5
+
+/** ASCII characters that prose cannot pass on as they come (1): they may start a tag, a code span or a fence. */
+const SPECIAL = new Uint8Array(128)
+SPECIAL[LT] = SPECIAL[TICK] = SPECIAL[TILDE] = 1
+
+/** Which inline case of `push` applies (see `refreshLane`). */
+const LANE_NONE = 0
+const LANE_PROSE = 1
+const LANE_BLOCK = 2
+const LANE_CODE = 3
+const LANE_LT = 4
+
+/** Code units of block text that one-character pushes collect before they are made a string. */
+const UNITS = 4096
+const NO_UNITS = new Uint16Array(0)
 
 /** How much of an invalid block's text its report repeats (the text itself is returned as text). */
 const PREVIEW = 256
@@ -93,12 +108,21 @@ const partialAt = (w: string, from: number, n: number, a: string, b: string | un
   return -1
 }
 
-/** @internal */
-export class Scanner {
+/**
+ * The handler parser itself (`ToolTags.makeParser` returns it with no wrapper: a wrapper's extra call is a
+ * measurable part of a one-character push). A class, not an object literal of closures, so that `push` has one
+ * call target across all parsers, which the JIT can inline into a caller's loop.
+ *
+ * @internal
+ */
+export class Scanner implements Parser {
   private mode = PROSE
   private held = ""
   /** Line indentation at the start of the next window (see `lineIndentAt`); the text starts on a line. */
   private indent = 0
+  /** Which inline case of `push` applies (see `refreshLane`); in LANE_CODE, the character that ends it. */
+  private lane = LANE_PROSE
+  private stop = 0
   /** A run of backticks or tildes that reached the end of the window, so its length is not known yet. */
   private runChar = 0
   private runLen = 0
@@ -111,6 +135,16 @@ export class Scanner {
   private flN = 0
   /** The open block's text from earlier windows (a rope: appends are O(1), the block parser flattens it once). */
   private blockText = ""
+  /**
+   * Block text from one-character pushes, as code units (no string per character). It may end with a partial
+   * closing tag or CDATA opener: its first `tagLen` characters of `tag`. `flushUnits` makes them a string.
+   */
+  private units = NO_UNITS
+  private unitsLen = 0
+  /** How many code units the block lane may take: the buffer's size, or what is left below the block cap. */
+  private unitsMax = 0
+  private tag = CLOSE
+  private tagLen = 0
   /** Where the open block starts in the current window, or -1 when it started in an earlier one. */
   private blockStart = -1
   private cdata = false
@@ -129,7 +163,7 @@ export class Scanner {
 
   /** Code units held back: a partial tag, or the open block. */
   get buffered(): number {
-    return this.held.length + (this.mode === BLOCK ? this.blockText.length : 0)
+    return this.held.length + (this.mode === BLOCK ? this.blockText.length + this.unitsLen : 0)
   }
 
   get done(): boolean {
@@ -137,32 +171,78 @@ export class Scanner {
   }
 
   push(chunk: string): void {
-    // The hottest cases inline (small enough for the JIT to inline into a caller's loop): one character of plain
-    // prose, or of a block's text.
-    if (chunk.length === 1 && this.held.length === 0 && this.runChar === 0 && !this.ended) {
+    // The hottest cases inline (small enough for the JIT to inline into a caller's loop; a few more bytecodes and
+    // it is not): one character of prose, of a block's text (kept as a code unit), of a code span or of a fence's
+    // line, and the one after a `<` in prose. Which case applies is one field, `lane`, that the other paths keep,
+    // so the common character costs one check of the state.
+    if (typeof chunk === "string" && chunk.length === 1) {
       const c = chunk.charCodeAt(0)
-      if (this.mode === PROSE) {
-        if (c !== LT && c !== TICK && c !== TILDE && !isHighSurrogate(c)) {
+      const lane = this.lane
+      if (lane === LANE_PROSE) {
+        if (c < 128 ? SPECIAL[c] === 0 : !isHighSurrogate(c)) {
           this.sink.text(chunk)
           this.lineOne(c)
           return
         }
-      } else if (this.mode === BLOCK) {
-        if (c !== LT && !this.cdata) {
-          this.appendBlock(chunk)
+        if (c === LT) {
+          this.held = chunk
+          this.lane = LANE_LT
           return
         }
-      } else if (this.mode === CODE && c !== TICK && c !== LF && !isHighSurrogate(c)) {
-        // Inside a code span the line already has its opening backtick, so the line state stays "not a start".
-        this.sink.text(chunk)
-        return
+      } else if (lane === LANE_BLOCK) {
+        const k = this.unitsLen
+        if (k < this.unitsMax) {
+          this.units[k] = c
+          this.unitsLen = k + 1
+          if (c === LT || this.tagLen !== 0) this.blockTag(c)
+          return
+        }
+      } else if (lane === LANE_LT) {
+        // The `<` held in prose starts no tag (`<f…`, `<t…` might): both are text; the line is past its start.
+        if (c !== 102 && c !== 116 && c !== LF && (c < 128 ? SPECIAL[c] === 0 : !isHighSurrogate(c))) {
+          this.held = ""
+          this.lane = LANE_PROSE
+          this.indent = -1
+          this.sink.text("<")
+          this.sink.text(chunk)
+          return
+        }
+      } else if (lane === LANE_CODE) {
+        // A code span already has its opening backtick on the line, and a fence line in this lane is past its
+        // start: neither changes the line state.
+        if (c !== this.stop && c !== LF && !isHighSurrogate(c)) {
+          this.sink.text(chunk)
+          return
+        }
       }
     }
     this.pushAny(chunk)
+    this.refreshLane()
   }
 
-  private pushAny(chunk: string): void {
+  /** The inline case of `push` for the state now: none while a run's length or a partial tag is pending. */
+  private refreshLane(): void {
+    if (this.ended || this.runChar !== 0) this.lane = LANE_NONE
+    else if (this.held.length !== 0) this.lane = this.held === "<" && this.mode === PROSE ? LANE_LT : LANE_NONE
+    else if (this.mode === PROSE) this.lane = LANE_PROSE
+    else if (this.mode === BLOCK && !this.cdata) {
+      this.lane = LANE_BLOCK
+      if (this.units.length === 0) this.units = new Uint16Array(UNITS)
+      this.unitsMax = Math.min(UNITS, this.cfg.maxBlockBytes - this.blockText.length)
+    } else if (this.mode === CODE) {
+      this.lane = LANE_CODE
+      this.stop = TICK
+    } else if (this.mode === FENCE && this.flPhase === 3 && this.indent < 0) {
+      this.lane = LANE_CODE
+      this.stop = LF
+    } else this.lane = LANE_NONE
+  }
+
+  private pushAny(input: string): void {
     if (this.ended) return
+    if (this.unitsLen !== 0) this.flushUnits()
+    // Typed callers pass strings; anything else is text too, never a throw.
+    const chunk = typeof input === "string" ? input : String(input)
     const n = chunk.length
     if (n === 1) {
       if (this.one(chunk)) return
@@ -246,7 +326,9 @@ export class Scanner {
     this.held = ""
     if (this.mode === BLOCK) this.appendBlock(held + chunk)
     else {
-      this.sink.text(held + chunk)
+      // Two deltas rather than a concatenated string: no allocation.
+      this.sink.text(held)
+      this.sink.text(chunk)
       // What was held is not blank, so only a line break makes the next character a line start.
       this.indent = c === LF ? 0 : -1
     }
@@ -314,6 +396,8 @@ export class Scanner {
 
   end(): void {
     if (this.ended) return
+    this.lane = LANE_NONE
+    if (this.unitsLen !== 0) this.flushUnits()
     this.run("", true)
     this.ended = true
     this.runChar = 0
@@ -668,12 +752,70 @@ export class Scanner {
     const raw = this.blockText
     this.blockText = ""
     this.mode = OVERFLOW
+    this.lane = LANE_NONE
     this.sink.invalid({
       _tag: "InvalidCall",
       reason: `<function_calls> block longer than ${this.cfg.maxBlockBytes} characters: returned as text, not executed`,
       raw: raw.slice(0, Math.min(PREVIEW, this.cfg.maxBlockBytes))
     })
     this.sink.text(raw)
+  }
+
+  /**
+   * The block lane's character `c` (just stored) is `<`, or follows a partial tag: the tag grows, completes, or
+   * turns out to be block text. A closing tag closes the block; a CDATA opener hands the block to `run`.
+   */
+  private blockTag(c: number): void {
+    const k = this.tagLen
+    if (k === 0) {
+      this.tagLen = 1
+      return
+    }
+    if (k === 1) {
+      // Both tags start with `<` and differ in their second character.
+      this.tag = c === CDATA_OPEN.charCodeAt(1) ? CDATA_OPEN : CLOSE
+      this.tagLen = c === this.tag.charCodeAt(1) ? 2 : c === LT ? 1 : 0
+      return
+    }
+    const t = this.tag
+    if (c !== t.charCodeAt(k)) {
+      // Neither tag has a `<` after its first character, so only `c` itself may start one again.
+      this.tagLen = c === LT ? 1 : 0
+      return
+    }
+    if (k + 1 < t.length) {
+      this.tagLen = k + 1
+      return
+    }
+    this.tagLen = 0
+    if (t === CLOSE) {
+      const raw = this.blockText + this.unitsText(this.unitsLen)
+      this.unitsLen = 0
+      this.blockText = ""
+      this.mode = PROSE
+      this.lane = LANE_PROSE
+      // The line goes on after the tag's `>`: no fence can open on it.
+      this.indent = -1
+      this.finishBlock(raw)
+    } else {
+      // CDATA is left to `run` (the next push flushes the units first).
+      this.cdata = true
+      this.lane = LANE_NONE
+    }
+  }
+
+  /** The first `n` collected code units as a string. */
+  private unitsText(n: number): string {
+    return String.fromCharCode.apply(null, this.units.subarray(0, n) as unknown as Array<number>)
+  }
+
+  /** Collected block text into `blockText`, and a partial tag at its end back into `held`, as `run` expects. */
+  private flushUnits(): void {
+    const k = this.tagLen
+    this.blockText += this.unitsText(this.unitsLen - k)
+    if (k !== 0) this.held = this.tag.slice(0, k)
+    this.unitsLen = 0
+    this.tagLen = 0
   }
 
   private closeBlock(e: number): void {
@@ -686,6 +828,11 @@ export class Scanner {
     this.blockText = ""
     this.blockStart = -1
     this.mode = PROSE
+    this.finishBlock(raw)
+  }
+
+  /** A closed block's text (both tags included): its calls and invalid calls, or text if it outgrew the cap. */
+  private finishBlock(raw: string): void {
     if (raw.length > this.cfg.maxBlockBytes) {
       this.sink.invalid({
         _tag: "InvalidCall",
