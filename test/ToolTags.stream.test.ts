@@ -98,12 +98,12 @@ describe("ToolTags streaming", () => {
       cuts,
       fc.constantFrom(undefined, 4100, 4140, 8200)
     ],
-    ([pad, inner, after, byChar, points, maxBlockBytes]) => {
+    ([pad, inner, after, shift, points, maxBlockBytes]) => {
       // The value's end, a markup tail (tag prefixes, CDATA, entities) and the closing tags fall around a multiple
       // of 4096 code units, in one-character pushes up to a point and in any chunking after it.
       const text = `a\n<function_calls>\n<invoke name="write">\n<parameter name="content">${"x".repeat(pad)}${inner}` +
         `</parameter>\n</invoke>\n</function_calls>${after}`
-      const k = Math.min(text.length, pad + byChar - 200)
+      const k = Math.min(text.length, pad + shift - 200)
       const chunks = [...text.slice(0, k).split(""), ...chunk(text.slice(k), points)]
       const opts = { tools, maxBlockBytes }
       expect(handle(chunks, { ...opts, idGenerator: counter() }))
@@ -138,6 +138,12 @@ describe("ToolTags streaming", () => {
     p.push("more")
     expect(seen.length).toBe(before)
     expect(seen.map((s) => s.startsWith("text ") ? s.slice(5) : "|").join("")).toBe("Let me check that.\n||\nDone.")
+  })
+
+  it("the handler parser takes a non-string chunk from untyped callers as its string form, without throwing", () => {
+    const odd = [5, undefined, null, ["<"], { length: 1 }] as unknown as ReadonlyArray<string>
+    const got = handle(odd, { tools, idGenerator: counter() })
+    expect(got).toEqual(ToolTags.parse(odd.map(String).join(""), { tools, idGenerator: counter() }))
   })
 
   it("the handler parser: an exception from the handler propagates from push", () => {
