@@ -806,6 +806,7 @@ export class Scanner implements Parser {
 
   /** The first `n` collected code units as a string. */
   private unitsText(n: number): string {
+    // `apply` takes any array-like (TypeScript's signature wants an Array); lone surrogates stay as they are.
     return String.fromCharCode.apply(null, this.units.subarray(0, n) as unknown as Array<number>)
   }
 
