@@ -416,8 +416,27 @@ export class Scanner implements Parser {
     this.w = w
     this.cLt = this.cTick = this.cTilde = this.cNl = this.cClose = this.cCdata = -2
     const n = w.length
-    let p = 0
-    if (this.runChar !== 0) p = this.continueRun(0, n, final)
+    this.steps(this.runChar !== 0 ? this.continueRun(0, n, final) : 0, n, final)
+    if (this.mode === BLOCK) {
+      // The window is about to go: keep the block's part of it.
+      const s0 = this.blockStart >= 0 ? this.blockStart : 0
+      const h = n - this.held.length
+      if (h > s0) {
+        this.blockText += w.slice(s0, h)
+      }
+      this.blockStart = -1
+      if (this.blockText.length > this.cfg.maxBlockBytes) this.overflow()
+    }
+    this.indent = lineIndentAt(w, n - this.held.length, this.indent)
+    this.w = ""
+  }
+
+  /**
+   * The window from `p`, mode by mode. A method of its own so that V8's on-stack replacement of this loop (a long
+   * window is one long run of it) holds no code after the loop: code there would not have run yet when the loop
+   * was compiled, and the compiled loop would then deoptimise on every later long window.
+   */
+  private steps(p: number, n: number, final: boolean): void {
     while (p < n) {
       switch (this.mode) {
         case PROSE:
@@ -436,18 +455,6 @@ export class Scanner implements Parser {
           p = this.block(p, n, final)
       }
     }
-    if (this.mode === BLOCK) {
-      // The window is about to go: keep the block's part of it.
-      const s0 = this.blockStart >= 0 ? this.blockStart : 0
-      const h = n - this.held.length
-      if (h > s0) {
-        this.blockText += w.slice(s0, h)
-      }
-      this.blockStart = -1
-      if (this.blockText.length > this.cfg.maxBlockBytes) this.overflow()
-    }
-    this.indent = lineIndentAt(w, n - this.held.length, this.indent)
-    this.w = ""
   }
 
   private nextLt(p: number): number {
