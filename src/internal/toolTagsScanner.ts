@@ -101,8 +101,7 @@ const agreesAt = (s: string, k: number, tag: string): boolean => {
 const partialAt = (w: string, from: number, n: number, a: string, b: string | undefined): number => {
   let i = w.indexOf("<", Math.max(from, n - a.length + 1))
   while (i !== -1) {
-    const rest = w.slice(i)
-    if (a.startsWith(rest) || (b !== undefined && b.startsWith(rest))) return i
+    if (prefixAt(w, i, a, b)) return i
     i = w.indexOf("<", i + 1)
   }
   return -1
@@ -760,6 +759,11 @@ export class Scanner implements Parser {
     this.blockText = ""
     this.mode = OVERFLOW
     this.lane = LANE_NONE
+    this.tooLong(raw)
+  }
+
+  /** A block that outgrew the cap: reported, and its text returned as text. */
+  private tooLong(raw: string): void {
     this.sink.invalid({
       _tag: "InvalidCall",
       reason: `<function_calls> block longer than ${this.cfg.maxBlockBytes} characters: returned as text, not executed`,
@@ -842,13 +846,7 @@ export class Scanner implements Parser {
   /** A closed block's text (both tags included): its calls and invalid calls, or text if it outgrew the cap. */
   private finishBlock(raw: string): void {
     if (raw.length > this.cfg.maxBlockBytes) {
-      this.sink.invalid({
-        _tag: "InvalidCall",
-        reason:
-          `<function_calls> block longer than ${this.cfg.maxBlockBytes} characters: returned as text, not executed`,
-        raw: raw.slice(0, Math.min(PREVIEW, this.cfg.maxBlockBytes))
-      })
-      this.sink.text(raw)
+      this.tooLong(raw)
       return
     }
     const items = parseBlock(raw, OPEN.length, raw.length - CLOSE.length, this.cfg.index)
