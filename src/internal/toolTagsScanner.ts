@@ -274,7 +274,7 @@ export class Scanner implements Parser {
           return true
         }
         // A run starts: its length decides between span, fence and prose.
-        if (c === TICK || c === TILDE) this.startRun(c, this.indent <= 3 ? this.indent : -1)
+        if (c === TICK || c === TILDE) this.startRun(c, this.indent)
         this.sink.text(chunk)
         this.lineOne(c)
         return true
