@@ -260,11 +260,21 @@ export const feed = (chunks: ReadonlyArray<string>, opts: ToolTagsOptions): Arra
   return out
 }
 
-/** Feeds chunks to a fresh handler parser; returns what its handler got, in the shape `parse` returns. */
-export const handle = (chunks: ReadonlyArray<string>, opts: ToolTagsOptions): ParseResult => {
+/**
+ * Feeds chunks to a fresh handler parser; returns what its handler got, in the shape `parse` returns (and each text
+ * delta as it came to `onText`).
+ */
+export const handle = (
+  chunks: ReadonlyArray<string>,
+  opts: ToolTagsOptions,
+  onText: (text: string) => void = () => {}
+): ParseResult => {
   const events: Array<ToolTagEvent> = []
   const p = ToolTags.makeParser({
-    text: (text) => void events.push({ _tag: "TextDelta", text }),
+    text: (text) => {
+      onText(text)
+      events.push({ _tag: "TextDelta", text })
+    },
     toolCall: ({ arguments: args, id, name }) => void events.push({ _tag: "ToolCallEnd", id, name, arguments: args }),
     invalid: (x) => void events.push(x)
   }, opts)

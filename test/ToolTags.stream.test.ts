@@ -82,8 +82,11 @@ describe("ToolTags streaming", () => {
         ? chunk(text, points)
         // The chunks whose bit is set in `mask` go one character at a time.
         : chunk(text, points).flatMap((c, i) => ((mask >> (i % 31)) & 1 ? c.split("") : [c]))
-      const got = handle(chunks, { ...opts, idGenerator: counter() })
+      const deltas: Array<string> = []
+      const got = handle(chunks, { ...opts, idGenerator: counter() }, (t) => deltas.push(t))
       expect(got).toEqual(ToolTags.parse(text, { ...opts, idGenerator: counter() }))
+      // No delta holds half of a surrogate pair that the text has whole.
+      if (!LONE_SURROGATE.test(text)) expect(deltas.filter((t) => LONE_SURROGATE.test(t))).toEqual([])
     },
     { fastCheck: { numRuns: 600 } }
   )
@@ -251,6 +254,19 @@ describe("ToolTags streaming", () => {
       }
       expect(miscounted).toBe(0)
       expect(most).toBe(cap ?? 9017)
+    }
+  })
+
+  it("case 5: a block cut by the cap between the halves of a surrogate pair returns the pair whole in one delta", () => {
+    const text = "<function_calls>" + "x".repeat(20) + "😀".repeat(4) + "</function_calls>"
+    for (const cap of [37, 38, 39]) {
+      for (const chunks of [text.split(""), [text.slice(0, 37), text.slice(37)], [text.slice(0, 30), text.slice(30)]]) {
+        const deltas: Array<string> = []
+        const got = handle(chunks, { maxBlockBytes: cap }, (t) => deltas.push(t))
+        expect(got).toEqual(ToolTags.parse(text, { maxBlockBytes: cap }))
+        expect(deltas.join("")).toBe(text)
+        expect(deltas.filter((t) => LONE_SURROGATE.test(t))).toEqual([])
+      }
     }
   })
 

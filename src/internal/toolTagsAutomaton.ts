@@ -231,11 +231,13 @@ export const writeFields = (target: LineFields, row: number): void => {
   Object.assign(target, FIELDS[row / ROW])
 }
 
-/** The row of the state that stands for these fields, or -1 if none does. */
+/**
+ * The row of the state that stands for these fields, or -1 if none does. (In a fence the indentation is not part of
+ * the state: at a line's start it equals the closing-line count, and it matters only once the fence has closed.)
+ */
 export const rowOf = (f: LineFields): number => {
   const s = stateOf(f)
-  // Only a state that stands for exactly these fields (a fence line's indentation agrees with its count, say).
-  return s >= 0 && FIELDS[s]!.indent === f.indent ? s * ROW : -1
+  return s >= 0 ? s * ROW : -1
 }
 
 const stateOf = (f: LineFields): number => {
@@ -269,6 +271,8 @@ const stateOf = (f: LineFields): number => {
   }
 }
 
+/** Every state's row. */
+export const ROWS: ReadonlyArray<number> = Array.from({ length: OUTSIDE }, (_, s) => s * ROW)
 /** The row while the scanner is in none of the states. */
 export const OUTSIDE_ROW = OUTSIDE * ROW
 /** The state the scanner starts in: prose, at a line's start. */

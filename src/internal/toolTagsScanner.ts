@@ -169,6 +169,11 @@ export class Scanner implements Parser, LineFields {
     return this.ended
   }
 
+  /** The automaton's state (its row), or -1 while the scanner is in none of its states; for tests. */
+  get state(): number {
+    return this.lane === LANE_AUTO ? this.row : -1
+  }
+
   push(chunk: string): void {
     // The hottest cases inline (small enough for the JIT to inline into a caller's loop): one character in a
     // state of the automaton (prose, a code span, a fence), or of a block's text (kept as a code unit). Which
@@ -300,9 +305,9 @@ export class Scanner implements Parser, LineFields {
   }
 
   /**
-   * One character with a partial tag held (prose: of `<function_calls>` or `<think>`; a block: of `</function_calls>` or
-   * `<![CDATA[`): it grows, or turns out to be text. False when it completes a tag, or when the character may
-   * start something of its own.
+   * One character with something held: a partial tag (prose: of `<function_calls>` or `<think>`; a block: of
+   * `</function_calls>` or `<![CDATA[`), which grows or turns out to be text, or a high surrogate. False when it
+   * completes a tag, or when the character may start something of its own.
    */
   private heldOne(chunk: string, c: number, a: string, b: string | undefined): boolean {
     const held = this.held
@@ -322,9 +327,12 @@ export class Scanner implements Parser, LineFields {
     this.held = ""
     if (this.mode === BLOCK) this.appendBlock(held + chunk)
     else {
-      // Two deltas rather than a concatenated string: no allocation.
-      this.sink.text(held)
-      this.sink.text(chunk)
+      // Two deltas rather than a concatenated string (no allocation), except for a surrogate pair: never split.
+      if (isHighSurrogate(held.charCodeAt(held.length - 1))) this.sink.text(held + chunk)
+      else {
+        this.sink.text(held)
+        this.sink.text(chunk)
+      }
       // What was held is not blank, so only a line break makes the next character a line start.
       this.indent = c === LF ? 0 : -1
     }
@@ -754,7 +762,12 @@ export class Scanner implements Parser, LineFields {
   }
 
   private overflow(): void {
-    const raw = this.blockText
+    let raw = this.blockText
+    if (isHighSurrogate(raw.charCodeAt(raw.length - 1))) {
+      // Returned as text, the block's cut waits for a surrogate's low half, as text does everywhere.
+      this.held = raw.slice(-1) + this.held
+      raw = raw.slice(0, -1)
+    }
     this.blockText = ""
     this.mode = OVERFLOW
     this.lane = LANE_NONE
