@@ -5,7 +5,8 @@
  * `<function_calls>` block, which is capped.
  *
  * Modes: prose; inline code span; fenced code block; `<think>` section; `<function_calls>` block; and a block
- * that outgrew the cap (passed through as text until its end).
+ * that outgrew the cap (passed through as text until its end). One-character pushes in the common states of the
+ * first three go through a table instead (`toolTagsAutomaton`), and in a block into a buffer of code units.
  *
  * @internal
  */
@@ -176,8 +177,8 @@ export class Scanner implements Parser, LineFields {
 
   push(chunk: string): void {
     // The hottest cases inline (small enough for the JIT to inline into a caller's loop): one character in a
-    // state of the automaton (prose, a code span, a fence), or of a block's text (kept as a code unit). Which
-    // case applies is one field, `lane`, that the other paths keep.
+    // state of the automaton (prose, a code span, a fence), or of a block's text (kept as a code unit). Outside
+    // the automaton `row` is OUTSIDE_ROW, whose entries all say SLOW; `lane` says whether the block case applies.
     if (typeof chunk === "string" && chunk.length === 1) {
       const c = chunk.charCodeAt(0)
       const x = STEP[this.row + column(c)]!
