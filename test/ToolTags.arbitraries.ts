@@ -283,6 +283,9 @@ export const handle = (
   return collect(events)
 }
 
+/** Half of a surrogate pair without the other half. */
+export const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
+
 /** Concatenated text of a result. */
 export const textOf = (r: ParseResult): string =>
   r.parts.map((p) => (p._tag === "Text" ? p.text : "")).join("")

@@ -15,6 +15,7 @@ import {
   cuts,
   feed,
   handle,
+  LONE_SURROGATE,
   markup,
   message,
   options,
@@ -34,8 +35,6 @@ const everySplit = (text: string): Array<Array<string>> => {
   out.push(text.split(""))
   return out
 }
-
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
 
 const weatherText = [
   "Let me check that.\n",
