@@ -256,7 +256,7 @@ describe("ToolTags streaming", () => {
     }
   })
 
-  it("case 5: a block cut by the cap between the halves of a surrogate pair returns the pair whole in one delta", () => {
+  it("case 5: a block cut by the cap inside a surrogate pair returns the pair whole in one delta", () => {
     const text = "<function_calls>" + "x".repeat(20) + "😀".repeat(4) + "</function_calls>"
     for (const cap of [37, 38, 39]) {
       for (const chunks of [text.split(""), [text.slice(0, 37), text.slice(37)], [text.slice(0, 30), text.slice(30)]]) {
