@@ -483,8 +483,8 @@ class EventParser implements StreamParser {
   }
   private feed(chunk: string): void {
     try {
-      // After `end`, the scanner ignores input, so this adds nothing.
-      this.scanner.push(typeof chunk === "string" ? chunk : String(chunk))
+      // After `end`, the scanner ignores input, so this adds nothing. It takes a non-string as its string form.
+      this.scanner.push(chunk)
     } catch (e) {
       // Unreachable by design; if a bug ever gets here, the text still reaches the caller.
       this.sink.text(typeof chunk === "string" ? chunk : "")
@@ -514,7 +514,7 @@ export const parse = (text: string, options?: ToolTagsOptions): ParseResult => {
   const sink = new PartsSink()
   const scanner = new Scanner(sink, toScannerConfig(options))
   try {
-    scanner.push(typeof text === "string" ? text : String(text))
+    scanner.push(text)
     scanner.end()
   } catch (e) {
     sink.invalid({ _tag: "InvalidCall", reason: `internal parser error: ${String(e)}`, raw: "" })

@@ -45,8 +45,10 @@ const ROW = 256
 const HIGH_COLUMN = 128
 const OTHER_COLUMN = 129
 
+export const isHighSurrogate = (c: number): boolean => c >= 0xd800 && c <= 0xdbff
+
 /** The column of code unit `c` in a state's row. */
-export const column = (c: number): number => (c < 128 ? c : c >= 0xd800 && c <= 0xdbff ? HIGH_COLUMN : OTHER_COLUMN)
+export const column = (c: number): number => (c < 128 ? c : isHighSurrogate(c) ? HIGH_COLUMN : OTHER_COLUMN)
 
 /**
  * What a transition does besides moving to its state: a `STEP` entry is the next state's row plus one of these

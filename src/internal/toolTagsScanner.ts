@@ -43,8 +43,22 @@ const TAB = 9
 
 // Module constants, not imported bindings, in the hot path: the JIT builds a module's own constants into its code
 // but loads and checks an imported binding on every use (measured: 6.3 against 4.4 ns a push).
-const { STEP, column, HOLD, EMIT_LT, SLOW, PROSE, CODE, FENCE, MID_ROW, OUTSIDE_ROW, START_ROW, rowOf, writeFields } =
-  Automaton
+const {
+  CODE,
+  column,
+  EMIT_LT,
+  FENCE,
+  HOLD,
+  isHighSurrogate,
+  MID_ROW,
+  OUTSIDE_ROW,
+  PROSE,
+  rowOf,
+  SLOW,
+  START_ROW,
+  STEP,
+  writeFields
+} = Automaton
 const THINK = 3
 const BLOCK = 4
 const OVERFLOW = 5
@@ -79,8 +93,6 @@ const lineIndentAt = (w: string, pos: number, base: number): number => {
   }
   return w.charCodeAt(k - 1) === LF ? count : -1
 }
-
-const isHighSurrogate = (c: number): boolean => c >= 0xd800 && c <= 0xdbff
 
 /** Whether the window's rest from `i` is a proper prefix of `a` or `b` (a tag that may be completed later). */
 const prefixAt = (w: string, i: number, a: string, b: string | undefined): boolean => {
@@ -221,7 +233,7 @@ export class Scanner implements Parser, LineFields {
     const row = one && !this.ended ? rowOf(this) : -1
     this.row = row >= 0 ? row : OUTSIDE_ROW
     if (row >= 0) this.lane = LANE_AUTO
-    else if (this.mode === BLOCK && !this.cdata && this.held.length === 0 && !this.ended) {
+    else if (this.mode === BLOCK && !this.cdata && this.held.length === 0) {
       this.lane = LANE_BLOCK
       if (this.units.length === 0) this.units = new Uint16Array(UNITS)
       this.unitsMax = Math.min(UNITS, this.cfg.maxBlockBytes - this.blockText.length)
@@ -771,7 +783,6 @@ export class Scanner implements Parser, LineFields {
     }
     this.blockText = ""
     this.mode = OVERFLOW
-    this.lane = LANE_NONE
     this.tooLong(raw)
   }
 
