@@ -23,7 +23,7 @@ import { promisify } from "node:util"
 import * as v8 from "node:v8"
 import * as vm from "node:vm"
 import { type AiosProviderPlugin, makeAiosProvider } from "../src/openclaw/provider.js"
-import { startReferenceKernel } from "../src/ReferenceKernel.js"
+import { startReferenceKernel } from "../src/testing/ReferenceKernel.js"
 import { percentile, sample, type BenchRow } from "./util.js"
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as AiosConfig from "../src/AiosConfig.js"
 import { KernelClient, layer as kernelClientLayer } from "../src/KernelClient.js"
-import { startReferenceKernel } from "../src/ReferenceKernel.js"
+import { startReferenceKernel } from "../src/testing/ReferenceKernel.js"
 import { percentile, sample, type BenchRow } from "./util.js"
 
 const N = 400

@@ -14,7 +14,7 @@
  */
 import { pathToFileURL } from "node:url"
 import { makeAiosProvider } from "../src/openclaw/provider.js"
-import { startReferenceKernel } from "../src/ReferenceKernel.js"
+import { startReferenceKernel } from "../src/testing/ReferenceKernel.js"
 import { quietLogger, realisticContext, streamFnFor } from "./adapter.js"
 import { percentile, type BenchRow } from "./util.js"
 

@@ -9,7 +9,7 @@ import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
 import * as Aios from "../src/Aios.js"
 import * as Llm from "../src/Llm.js"
-import { startReferenceKernel } from "../src/ReferenceKernel.js"
+import { startReferenceKernel } from "../src/testing/ReferenceKernel.js"
 
 const program = Effect.gen(function*() {
   const result = yield* Llm.generate({

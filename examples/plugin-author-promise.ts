@@ -6,7 +6,7 @@
  *   npm run example:promise
  */
 import { createLlm, LlmError } from "../src/Llm.js"
-import { startReferenceKernel } from "../src/ReferenceKernel.js"
+import { startReferenceKernel } from "../src/testing/ReferenceKernel.js"
 
 const main = async () => {
   const external = process.env["AIOS_URL"]

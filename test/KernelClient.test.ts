@@ -10,7 +10,7 @@ import * as AiosConfig from "../src/AiosConfig.js"
 import { KernelClient } from "../src/KernelClient.js"
 import * as KernelClientModule from "../src/KernelClient.js"
 import type * as KernelError from "../src/KernelError.js"
-import { ReferenceKernel } from "../src/ReferenceKernel.js"
+import { ReferenceKernel } from "../src/testing/ReferenceKernel.js"
 import { clientStack, deadUrl, nativeReadTool } from "./util.js"
 
 const ask = (model = "echo", content = "hello") =>

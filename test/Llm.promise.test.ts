@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import type { AiosConfigInput } from "../src/AiosConfig.js"
 import { AiosConfigError } from "../src/AiosConfig.js"
 import { createLlm, type LlmClient, LlmError } from "../src/Llm.js"
-import { type Handle, startReferenceKernel } from "../src/ReferenceKernel.js"
+import { type Handle, startReferenceKernel } from "../src/testing/ReferenceKernel.js"
 
 let kernel: Handle
 beforeAll(async () => {

@@ -18,7 +18,7 @@ import * as Aios from "../src/Aios.js"
 import type * as AiosConfig from "../src/AiosConfig.js"
 import * as KernelError from "../src/KernelError.js"
 import * as Llm from "../src/Llm.js"
-import * as ReferenceKernel from "../src/ReferenceKernel.js"
+import * as ReferenceKernel from "../src/testing/ReferenceKernel.js"
 import { estimateTokens } from "../src/Turn.js"
 import { configFor } from "./util.js"
 

@@ -5,7 +5,7 @@ import * as Logger from "effect/Logger"
 import * as TestClock from "effect/TestClock"
 import { KernelClient } from "../src/KernelClient.js"
 import { ModelCatalog } from "../src/ModelCatalog.js"
-import * as ReferenceKernel from "../src/ReferenceKernel.js"
+import * as ReferenceKernel from "../src/testing/ReferenceKernel.js"
 import { clientStack } from "./util.js"
 
 const SECRET = "sk-PLANTED-4f9c2e7a"

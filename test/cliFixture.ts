@@ -13,7 +13,7 @@ import { tmpdir } from "node:os"
 import * as Path from "node:path"
 import { run } from "../src/cli/Cli.js"
 import * as Output from "../src/cli/Output.js"
-import { type Handle, startReferenceKernel } from "../src/ReferenceKernel.js"
+import { type Handle, startReferenceKernel } from "../src/testing/ReferenceKernel.js"
 
 /** Runs a CLI program with `output` as its Output and `env` as the whole environment (nothing from `process.env`). */
 export const inProcess = (output: Output.Service, env: Record<string, string> = {}) =>

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { type ChildProcess, spawn } from "node:child_process"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
-import { type Handle, startReferenceKernel } from "../src/ReferenceKernel.js"
+import { type Handle, startReferenceKernel } from "../src/testing/ReferenceKernel.js"
 import { deadUrl } from "./util.js"
 
 const root = fileURLToPath(new URL("../", import.meta.url))

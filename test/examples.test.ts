@@ -9,7 +9,7 @@ import { spawn } from "node:child_process"
 import { readdirSync, readFileSync } from "node:fs"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
-import { type Handle, startReferenceKernel } from "../src/ReferenceKernel.js"
+import { type Handle, startReferenceKernel } from "../src/testing/ReferenceKernel.js"
 import { deadUrl } from "./util.js"
 
 const root = fileURLToPath(new URL("../", import.meta.url))

@@ -2,7 +2,7 @@ import type { AssistantMessage, AssistantMessageEvent, Context, Model } from "@o
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "@effect/vitest"
 import type { AiosConfigInput } from "../src/AiosConfig.js"
 import plugin, { type AiosProviderPlugin, makeAiosProvider } from "../src/openclaw/index.js"
-import { type Handle, startReferenceKernel } from "../src/ReferenceKernel.js"
+import { type Handle, startReferenceKernel } from "../src/testing/ReferenceKernel.js"
 
 let kernel: Handle
 beforeAll(async () => {

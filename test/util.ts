@@ -4,7 +4,7 @@ import * as Layer from "effect/Layer"
 import * as AiosConfig from "../src/AiosConfig.js"
 import * as KernelClient from "../src/KernelClient.js"
 import * as ModelCatalog from "../src/ModelCatalog.js"
-import * as ReferenceKernel from "../src/ReferenceKernel.js"
+import * as ReferenceKernel from "../src/testing/ReferenceKernel.js"
 
 /** A reference kernel on an ephemeral loopback port, with an `AiosConfig` pointing at it. */
 export const kernelWithConfig = (

@@ -8,7 +8,7 @@ import { existsSync } from "node:fs"
 import * as fs from "node:fs/promises"
 import * as os from "node:os"
 import * as path from "node:path"
-import { type Handle, startReferenceKernel } from "../../src/ReferenceKernel.js"
+import { type Handle, startReferenceKernel } from "../../src/testing/ReferenceKernel.js"
 import { deadUrl } from "../util.js"
 import {
   agentTurn,

@@ -16,7 +16,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
-import * as ReferenceKernel from "../../ReferenceKernel.js"
+import * as ReferenceKernel from "../../testing/ReferenceKernel.js"
 import { CliError } from "../CliError.js"
 import * as Output from "../Output.js"
 

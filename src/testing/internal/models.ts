@@ -2,7 +2,16 @@
  * The reference kernel's deterministic models. They read the conversation as a real model would: the tools
  * offered in the system prompt (ToolTags' `<tools>` section), the last user message, and tool results.
  */
-import type { ChatMessage, NativeTool } from "../KernelClient.js"
+import type { Message } from "../../Backend.js"
+
+/** A chat message as the server receives it. */
+export type ChatMessage = Message
+
+/** A tool as the OpenAI wire carries it (`{"type":"function","function":{…}}`). */
+export interface NativeTool {
+  readonly type: "function"
+  readonly function: { readonly name: string; readonly description?: string | undefined; readonly parameters?: unknown }
+}
 
 /** A model's reply: text, or native tool calls (only when the request carried native tools). */
 export interface ModelReply {

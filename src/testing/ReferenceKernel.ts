@@ -17,10 +17,10 @@ import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import type * as Scope from "effect/Scope"
 import * as Http from "node:http"
-import type { ChatMessage, NativeTool } from "./KernelClient.js"
-import { isTransportFault, realSleep, transportFault } from "./internal/referenceFaults.js"
-import * as Models from "./internal/referenceModels.js"
-import * as ReferenceOpenAi from "./internal/referenceOpenAi.js"
+import type { ChatMessage, NativeTool } from "./internal/models.js"
+import { isTransportFault, realSleep, transportFault } from "./internal/faults.js"
+import * as Models from "./internal/models.js"
+import * as ReferenceOpenAi from "./internal/openAi.js"
 
 /** A model's behaviour: a built-in, or a function of the conversation. */
 export type Behaviour =

@@ -7,10 +7,10 @@ import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
-import type { ChatMessage, NativeTool } from "../KernelClient.js"
+import type { ChatMessage, NativeTool } from "./models.js"
 import type { Fault, ModelSpec } from "../ReferenceKernel.js"
-import { isTransportFault, realSleep, transportFault } from "./referenceFaults.js"
-import * as Models from "./referenceModels.js"
+import { isTransportFault, realSleep, transportFault } from "./faults.js"
+import * as Models from "./models.js"
 
 /** How the `/v1` endpoints behave; read on every request, so tests may change it between calls. */
 export interface Settings {
