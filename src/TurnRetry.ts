@@ -13,6 +13,8 @@
  *   requested wait in `retryAfterMs`, so OpenClaw can fall back.
  * - anything else (400, 401, 404, model not configured, malformed body, context overflow) never retries.
  *
+ * Which class a failure is in comes from `BackendError.policies`, the one policy table.
+ *
  * @since 0.1.0
  */
 import * as Chunk from "effect/Chunk"
@@ -26,10 +28,7 @@ import * as Random from "effect/Random"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import { AiosConfig, defaults } from "./AiosConfig.js"
-import type { FailoverReason } from "./Failover.js"
-import { classifyError } from "./Failover.js"
-import type { KernelError } from "./KernelError.js"
-import { retryAfterMs, withRetryAfterMs } from "./KernelError.js"
+import { type BackendError, type ErrorKind, policies, withRetryAfterMs } from "./BackendError.js"
 import * as RetryAfter from "./RetryAfter.js"
 
 /**
@@ -40,7 +39,7 @@ import * as RetryAfter from "./RetryAfter.js"
 export type RetryOn =
   | "rate_limit"
   | "transient"
-  | ((error: KernelError, reason: FailoverReason) => boolean)
+  | ((error: BackendError, kind: ErrorKind) => boolean)
 
 /**
  * A complete retry policy. `maxRetries`, `delayMs`, `maxDelayMs` and `jitter` come from `AiosConfig.retry`.
@@ -81,7 +80,7 @@ export interface Meta {
 export type Decision =
   | {
     readonly _tag: "Retry"
-    readonly reason: FailoverReason
+    readonly kind: ErrorKind
     /** Which retry this is, 1-based. */
     readonly attempt: number
     readonly delayMs: number
@@ -89,7 +88,7 @@ export type Decision =
   | {
     readonly _tag: "Stop"
     readonly why: "not_retryable" | "budget_exhausted" | "retry_after_too_long" | "output_started"
-    readonly reason: FailoverReason
+    readonly kind: ErrorKind
     readonly requestedMs?: number | undefined
   }
 
@@ -97,20 +96,14 @@ export type Decision =
 export const defaultTransientDelayMs = 1_000
 
 /**
- * Counts retries, tagged `reason` (a `FailoverReason`).
+ * Counts retries, tagged `kind` (an `ErrorKind`).
  *
  * @since 0.1.0
  */
 export const retriesTotal: Metric.Metric.Counter<number> = Metric.counter("effect_aios_retries_total", {
-  description: "Retries of model calls, by failover reason",
+  description: "Retries of model calls, by error kind",
   incremental: true
 })
-
-const transientReasons: ReadonlySet<FailoverReason> = new Set<FailoverReason>([
-  "timeout",
-  "server_error",
-  "overloaded"
-])
 
 const count = (value: number | undefined, fallback: number): number =>
   value !== undefined && Number.isFinite(value) && value >= 0 ? Math.floor(value) : fallback
@@ -129,10 +122,10 @@ export const policy = (options: Partial<Policy> = {}): Policy => ({
   retryOn: options.retryOn ?? "transient"
 })
 
-const shouldRetry = (policy: Policy, error: KernelError, reason: FailoverReason): boolean => {
-  if (typeof policy.retryOn === "function") return policy.retryOn(error, reason)
-  if (reason === "rate_limit") return true
-  return policy.retryOn === "transient" && transientReasons.has(reason) && error.retryable
+const shouldRetry = (policy: Policy, error: BackendError): boolean => {
+  if (typeof policy.retryOn === "function") return policy.retryOn(error, error.kind)
+  const retry = policies[error.kind].retry
+  return retry === "rate_limit" || (retry === "transient" && policy.retryOn === "transient")
 }
 
 /** min(cap, base·2^n), without overflowing into Infinity·0 = NaN. */
@@ -145,39 +138,39 @@ const grow = (base: number, n: number, cap: number): number =>
  *
  * @since 0.1.0
  */
-export const decide = (policy: Policy, error: KernelError, retries: number, random: number): Decision => {
-  const reason = classifyError(error)
-  if (!shouldRetry(policy, error, reason)) return { _tag: "Stop", why: "not_retryable", reason }
-  if (retries >= policy.maxRetries) return { _tag: "Stop", why: "budget_exhausted", reason }
+export const decide = (policy: Policy, error: BackendError, retries: number, random: number): Decision => {
+  const kind = error.kind
+  if (!shouldRetry(policy, error)) return { _tag: "Stop", why: "not_retryable", kind }
+  if (retries >= policy.maxRetries) return { _tag: "Stop", why: "budget_exhausted", kind }
   const requested = Option.getOrUndefined(RetryAfter.fromError(error))
   if (requested !== undefined && requested > policy.maxDelayMs) {
-    return { _tag: "Stop", why: "retry_after_too_long", reason, requestedMs: requested }
+    return { _tag: "Stop", why: "retry_after_too_long", kind, requestedMs: requested }
   }
   const cap = policy.maxDelayMs
-  const upper = reason === "rate_limit"
+  const upper = policies[kind].retry === "rate_limit"
     ? policy.jitter === "full" ? grow(policy.delayMs, retries, cap) : Math.min(policy.delayMs, cap)
     : grow(policy.transientDelayMs, retries, cap)
   const base = policy.jitter === "full" ? Math.min(upper, Math.floor(random * (upper + 1))) : upper
-  return { _tag: "Retry", reason, attempt: retries + 1, delayMs: Math.max(base, requested ?? 0) }
+  return { _tag: "Retry", kind, attempt: retries + 1, delayMs: Math.max(base, requested ?? 0) }
 }
 
 const observe = (decision: Decision, meta: Meta, maxDelayMs: number): Effect.Effect<void> => {
   const annotations = meta.model === undefined ? { turn: meta.turn } : { turn: meta.turn, model: meta.model }
   if (decision._tag === "Retry") {
-    const { attempt, delayMs, reason } = decision
+    const { attempt, delayMs, kind } = decision
     return Effect.sync(() => meta.onRetry?.({ attempt, delayMs })).pipe(
       Effect.zipRight(
-        Effect.logWarning(`Retrying turn ${meta.turn} in ${delayMs} ms (${reason}, retry ${attempt})`).pipe(
-          Effect.annotateLogs({ ...annotations, attempt, reason, delayMs })
+        Effect.logWarning(`Retrying turn ${meta.turn} in ${delayMs} ms (${kind}, retry ${attempt})`).pipe(
+          Effect.annotateLogs({ ...annotations, attempt, kind, delayMs })
         )
       ),
-      Effect.zipRight(Metric.increment(Metric.tagged(retriesTotal, "reason", reason)))
+      Effect.zipRight(Metric.increment(Metric.tagged(retriesTotal, "kind", kind)))
     )
   }
   if (decision.why === "retry_after_too_long") {
     return Effect.logWarning(
       `Not retrying turn ${meta.turn}: the server asked to wait ${decision.requestedMs} ms, above maxDelayMs ${maxDelayMs}`
-    ).pipe(Effect.annotateLogs({ ...annotations, reason: decision.reason, requestedMs: decision.requestedMs }))
+    ).pipe(Effect.annotateLogs({ ...annotations, kind: decision.kind, requestedMs: decision.requestedMs }))
   }
   return Effect.void
 }
@@ -192,8 +185,8 @@ export const schedule = (
   policy: Policy,
   meta: Meta,
   canRetry: () => boolean = () => true
-): Schedule.Schedule<Decision, KernelError> =>
-  Schedule.identity<KernelError>().pipe(
+): Schedule.Schedule<Decision, BackendError> =>
+  Schedule.identity<BackendError>().pipe(
     Schedule.intersect(Schedule.count),
     Schedule.mapEffect(([error, retries]): Effect.Effect<Decision> =>
       canRetry()
@@ -201,7 +194,7 @@ export const schedule = (
           policy.jitter === "full" ? Random.next : Effect.succeed(1),
           (random) => decide(policy, error, retries, random)
         )
-        : Effect.succeed({ _tag: "Stop", why: "output_started", reason: classifyError(error) })
+        : Effect.succeed({ _tag: "Stop", why: "output_started", kind: error.kind })
     ),
     Schedule.whileOutput((decision) => decision._tag === "Retry"),
     Schedule.modifyDelay((decision) => Duration.millis(decision._tag === "Retry" ? decision.delayMs : 0)),
@@ -209,8 +202,8 @@ export const schedule = (
   )
 
 // A wait read from the message text goes onto the error, so whoever sees the final error sees it too.
-const withRequestedDelay = <E extends KernelError>(error: E): E =>
-  retryAfterMs(error) !== undefined
+const withRequestedDelay = <E extends BackendError>(error: E): E =>
+  error._tag === "BackendRejected" && error.retryAfterMs !== undefined
     ? error
     : Option.match(RetryAfter.fromError(error), { onNone: () => error, onSome: (ms) => withRetryAfterMs(error, ms) })
 
@@ -231,12 +224,12 @@ export declare namespace TurnRetry {
   export interface Service {
     readonly policy: Policy
     /** Runs `effect` as one turn: retried per the policy with a fresh budget; fails with the last error. */
-    readonly retry: <A, E extends KernelError, R>(effect: Effect.Effect<A, E, R>, meta: Meta) => Effect.Effect<A, E, R>
+    readonly retry: <A, E extends BackendError, R>(effect: Effect.Effect<A, E, R>, meta: Meta) => Effect.Effect<A, E, R>
     /**
      * Runs `stream` as one turn, retried only while it has emitted nothing: once an element reached the
      * consumer, errors pass through unretried.
      */
-    readonly retryStream: <A, E extends KernelError, R>(
+    readonly retryStream: <A, E extends BackendError, R>(
       stream: Stream.Stream<A, E, R>,
       meta: Meta
     ) => Stream.Stream<A, E, R>

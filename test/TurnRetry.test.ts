@@ -19,15 +19,13 @@ import * as TestContext from "effect/TestContext"
 import * as fc from "fast-check"
 import * as AiosConfig from "../src/AiosConfig.js"
 import {
-  type KernelError,
-  KernelHttpError,
-  KernelMalformedResponse,
-  KernelRejected,
-  KernelTimeout,
-  KernelUnreachable,
+  type BackendError,
+  BackendTimeout,
+  BackendUnreachable,
+  MalformedResponse,
   ModelUnknown,
-  retryAfterMs
-} from "../src/KernelError.js"
+  rejected
+} from "../src/BackendError.js"
 import * as TurnRetry from "../src/TurnRetry.js"
 
 const url = "http://127.0.0.1:8000"
@@ -48,62 +46,46 @@ interface Failure {
   readonly retryAfterMs: number | undefined
 }
 
-const build = ({ kind, retryAfterMs }: Failure): KernelError => {
+const build = ({ kind, retryAfterMs }: Failure): BackendError => {
   switch (kind) {
     case "rate_limit":
-      return new KernelRejected({
-        url,
-        statusCode: 429,
-        kind: "rate_limited",
-        reason: "Rate Limit Exceeded for model 'gpt-4o'. Please try again later.",
+      return rejected({ url, inBody: true, status: 429, reason: "Rate Limit Exceeded for model 'gpt-4o'. Please try again later.",
         retryAfterMs
       })
     case "rate_limit_http":
-      return new KernelHttpError({ url, status: 429, detail: ["Too Many Requests"], retryAfterMs })
+      return rejected({ url, status: 429, reason: "Too Many Requests", retryAfterMs })
     case "rate_limit_msg":
       // The in-body AIOS 429 has no header; the wait is in the text.
-      return new KernelRejected({
-        url,
-        statusCode: 429,
-        kind: "rate_limited",
-        reason: retryAfterMs === undefined ? "Rate limited." : `Rate limited. Please try again in ${retryAfterMs}ms.`
+      return rejected({ url, inBody: true, status: 429, reason: retryAfterMs === undefined ? "Rate limited." : `Rate limited. Please try again in ${retryAfterMs}ms.`
       })
     case "timeout":
-      return new KernelTimeout({ url, timeoutMs: 120_000 })
+      return new BackendTimeout({ url, timeoutMs: 120_000 })
     case "unreachable":
-      return new KernelUnreachable({ url, detail: "connect ECONNREFUSED 127.0.0.1:8000" })
+      return new BackendUnreachable({ url, detail: "connect ECONNREFUSED 127.0.0.1:8000" })
     case "503":
-      return new KernelRejected({ url, statusCode: 503, kind: "unavailable", reason: "unreachable", retryAfterMs })
+      return rejected({ url, inBody: true, status: 503, reason: "unreachable", retryAfterMs })
     case "502":
-      return new KernelRejected({ url, statusCode: 502, kind: "bad_gateway", reason: "API error" })
+      return rejected({ url, inBody: true, status: 502, reason: "API error" })
     case "500":
-      return new KernelHttpError({ url, status: 500, detail: ["Internal Server Error"], retryAfterMs })
+      return rejected({ url, status: 500, reason: "Internal Server Error", retryAfterMs })
     case "400":
-      return new KernelRejected({ url, statusCode: 400, kind: "bad_request", reason: "bad request" })
+      return rejected({ url, inBody: true, status: 400, reason: "bad request" })
     case "401":
-      return new KernelRejected({ url, statusCode: 401, kind: "auth_failed", reason: "Authentication Error" })
+      return rejected({ url, inBody: true, status: 401, reason: "Authentication Error" })
     case "404":
-      return new KernelRejected({ url, statusCode: 404, kind: "model_not_found", reason: "no such model" })
+      return rejected({ url, inBody: true, status: 404, reason: "no such model" })
     case "not_configured":
-      return new KernelRejected({
-        url,
-        statusCode: 500,
-        kind: "model_not_configured",
-        reason: "Selected LLMs are not all available. Please check the available LLMs."
+      return rejected({ url, inBody: true, status: 500, reason: "Selected LLMs are not all available. Please check the available LLMs."
       })
     case "unknown_model":
       return new ModelUnknown({ url, model: "gpt-9", available: ["gpt-4o"] })
     case "malformed":
-      return new KernelMalformedResponse({ url, endpoint: "/query", issue: "body is not JSON" })
+      return new MalformedResponse({ url, endpoint: "/query", issue: "body is not JSON" })
     case "overflow":
-      return new KernelRejected({
-        url,
-        statusCode: 400,
-        kind: "context_overflow",
-        reason: "maximum context length is 8192 tokens"
+      return rejected({ url, inBody: true, status: 400, reason: "maximum context length is 8192 tokens"
       })
     case "quota":
-      return new KernelHttpError({ url, status: 429, detail: ["quota"], errorType: "insufficient_quota" })
+      return rejected({ url, status: 429, reason: "quota", errorType: "insufficient_quota" })
   }
 }
 
@@ -123,7 +105,7 @@ const policyArb = fc.record({
 })
 
 /** An effect that fails with `script[i]` on its i-th run (succeeds once the script is used up); logs run times. */
-const scripted = (script: ReadonlyArray<KernelError>) => {
+const scripted = (script: ReadonlyArray<BackendError>) => {
   const times: Array<number> = []
   const effect = Effect.flatMap(Clock.currentTimeMillis, (now) => {
     const error = script[times.length]
@@ -134,7 +116,7 @@ const scripted = (script: ReadonlyArray<KernelError>) => {
 }
 
 /** Runs a turn in a fiber and lets the TestClock run past every wait the policy could possibly make. */
-const runTurn = <A>(turn: Effect.Effect<A, KernelError>, policy: TurnRetry.Policy) =>
+const runTurn = <A>(turn: Effect.Effect<A, BackendError>, policy: TurnRetry.Policy) =>
   Effect.gen(function*() {
     const fiber = yield* Effect.fork(turn)
     yield* TestClock.adjust(Duration.millis(policy.maxRetries * policy.maxDelayMs + 1))
@@ -143,7 +125,7 @@ const runTurn = <A>(turn: Effect.Effect<A, KernelError>, policy: TurnRetry.Polic
     return Option.getOrThrow(exit)
   })
 
-const failureOf = <A>(exit: Exit.Exit<A, KernelError>): KernelError | undefined =>
+const failureOf = <A>(exit: Exit.Exit<A, BackendError>): BackendError | undefined =>
   Exit.isFailure(exit) ? Option.getOrUndefined(Cause.failureOption(exit.cause)) : undefined
 
 /** The policy's own part of the i-th wait, per the documented formula (upper bound when jittered). */
@@ -195,7 +177,7 @@ describe("TurnRetry", () => {
           expect(!retries(f) || last === p.maxRetries || (f.retryAfterMs ?? 0) > p.maxDelayMs).toBe(true)
           const error = failureOf(exit)
           expect(error?._tag).toBe(build(f)._tag)
-          if (f.retryAfterMs !== undefined) expect(error && retryAfterMs(error)).toBe(f.retryAfterMs)
+          if (f.retryAfterMs !== undefined) expect(error?._tag === "BackendRejected" ? error.retryAfterMs : undefined).toBe(f.retryAfterMs)
         }
       }).pipe(Effect.withRandom(Random.make(seed)))
   )
@@ -297,7 +279,7 @@ describe("TurnRetry", () => {
         expect(times).toEqual([0])
         const error = Option.isSome(exit) ? failureOf(exit.value) : undefined
         expect(error?._tag).toBe(build({ kind, retryAfterMs: requested })._tag)
-        expect(error && retryAfterMs(error)).toBe(requested)
+        expect(error?._tag === "BackendRejected" ? error.retryAfterMs : undefined).toBe(requested)
       })
   )
 
@@ -349,13 +331,13 @@ describe("TurnRetry", () => {
     { fastCheck: { numRuns: 40 } }
   )
 
-  it.effect("logs each retry with turn, attempt, reason and delay, and counts it by reason", () =>
+  it.effect("logs each retry with turn, attempt, kind and delay, and counts it by kind", () =>
     Effect.gen(function*() {
       const logs: Array<{ level: string; annotations: Record<string, unknown> }> = []
       const logger = Logger.make(({ annotations, logLevel }) => {
         logs.push({ level: logLevel.label, annotations: Object.fromEntries(HashMap.toEntries(annotations)) })
       })
-      const counter = (reason: string) => Metric.value(Metric.tagged(TurnRetry.retriesTotal, "reason", reason))
+      const counter = (kind: string) => Metric.value(Metric.tagged(TurnRetry.retriesTotal, "kind", kind))
       const before = { rate: (yield* counter("rate_limit")).count, timeout: (yield* counter("timeout")).count }
 
       const service = TurnRetry.makeWith({ maxRetries: 3, delayMs: 1_000, transientDelayMs: 500 })
@@ -369,11 +351,11 @@ describe("TurnRetry", () => {
       expect(logs).toEqual([
         {
           level: "WARN",
-          annotations: { turn: "turn-7", model: "gpt-4o", attempt: 1, reason: "rate_limit", delayMs: 1_000 }
+          annotations: { turn: "turn-7", model: "gpt-4o", attempt: 1, kind: "rate_limit", delayMs: 1_000 }
         },
         {
           level: "WARN",
-          annotations: { turn: "turn-7", model: "gpt-4o", attempt: 2, reason: "timeout", delayMs: 1_000 }
+          annotations: { turn: "turn-7", model: "gpt-4o", attempt: 2, kind: "timeout", delayMs: 1_000 }
         }
       ])
       expect((yield* counter("rate_limit")).count - before.rate).toBe(1)
@@ -387,7 +369,7 @@ describe("TurnRetry", () => {
       yield* runTurn(onlyRate.retry(a.effect, meta), onlyRate.policy)
       expect(a.times).toEqual([0])
 
-      const custom = TurnRetry.makeWith({ retryOn: (_, reason) => reason === "format", transientDelayMs: 7 })
+      const custom = TurnRetry.makeWith({ retryOn: (_, kind) => kind === "bad_request", transientDelayMs: 7 })
       const b = scripted([build({ kind: "400", retryAfterMs: undefined })])
       const exit = yield* runTurn(custom.retry(b.effect, meta), custom.policy)
       expect(exit).toEqual(Exit.succeed("ok"))
