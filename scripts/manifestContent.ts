@@ -1,7 +1,7 @@
 import * as JSONSchema from "effect/JSONSchema"
 import { readFileSync } from "node:fs"
 import { AiosConfigSchema } from "../src/AiosConfig.js"
-import { AUTH_ENV_VAR, PROVIDER_ID } from "../src/openclaw/provider.js"
+import { AUTH_ENV_VAR, PROVIDER_ID } from "../src/openclaw/models.js"
 
 /** The plugin manifest, as it should be. */
 export const manifest = () => {

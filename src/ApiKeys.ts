@@ -1,8 +1,9 @@
 /**
  * API keys for OpenAI-compatible endpoints, used round-robin. A key the server refuses cools down and the next
- * one is used: after a 429 for the server's Retry-After (or `rateLimitCooldownMs`), after a 401/403 or an
- * exhausted quota for `rejectedCooldownMs` (an hour by default: such a key will not heal soon). Time comes from
- * Effect's `Clock`, so a `TestClock` drives the cooldowns.
+ * one is used, as the failure kind's `keyCooldown` in `BackendError.policies` says: after a rate limit for the
+ * server's Retry-After (or `rateLimitCooldownMs`), after an auth or quota refusal for `rejectedCooldownMs` (an
+ * hour by default: such a key will not heal soon). Time comes from Effect's `Clock`, so a `TestClock` drives the
+ * cooldowns.
  *
  * When every key is cooling down, the one whose cooldown ends first is used anyway rather than failing without
  * asking: a cooldown is our estimate, the server is the authority, and the retry layer above (`TurnRetry`)
@@ -19,7 +20,8 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
 import { AiosConfig } from "./AiosConfig.js"
-import type { KernelError } from "./KernelError.js"
+import type { BackendError, Policy } from "./BackendError.js"
+import { policies } from "./BackendError.js"
 import * as RetryAfter from "./RetryAfter.js"
 
 /**
@@ -34,8 +36,12 @@ export interface Key {
   readonly coolingDownMs: number
 }
 
-/** Why a key cools down. */
-export type CooldownReason = "rate_limited" | "rejected"
+/**
+ * Why a key cools down: the `keyCooldown` of the failure's kind in `BackendError.policies`.
+ *
+ * @since 0.2.0
+ */
+export type CooldownReason = NonNullable<Policy["keyCooldown"]>
 
 /**
  * One key's state, without its value.
@@ -68,7 +74,7 @@ export interface Service {
    * The server refused a request made with `key`. When the failure is the key's (see `cooldownFor`), the key
    * cools down and the answer is `true`: another key may succeed. Otherwise nothing changes and it is `false`.
    */
-  readonly failed: (key: Key, error: KernelError) => Effect.Effect<boolean>
+  readonly failed: (key: Key, error: BackendError) => Effect.Effect<boolean>
   /** Every key's state, by position. */
   readonly states: Effect.Effect<ReadonlyArray<KeyState>>
   /** `text` with every configured key's value replaced by `[redacted]` (for server messages that echo a key). */
@@ -84,7 +90,7 @@ export class ApiKeys extends Context.Tag("effect-aios/ApiKeys")<ApiKeys, Service
 export interface Options {
   /** After a 429 without Retry-After. Default 30 s. */
   readonly rateLimitCooldownMs?: number | undefined
-  /** After a 401/403 or an exhausted quota. Default 1 h. */
+  /** After an auth or quota refusal (401/403, an exhausted quota). Default 1 h. */
   readonly rejectedCooldownMs?: number | undefined
 }
 
@@ -93,28 +99,22 @@ export const defaultOptions = { rateLimitCooldownMs: 30_000, rejectedCooldownMs:
 
 /**
  * How long a key cools down after `error`, or `None` when the failure is not the key's (a 5xx, a timeout, a bad
- * request): a 429 rate limit for the wait the server asked for (Retry-After / retry-after-ms, else "try again
- * in N s" in the message; else `rateLimitCooldownMs`); a 401/403 or an exhausted quota
- * for `rejectedCooldownMs`.
+ * request): the kind's `keyCooldown` in `BackendError.policies` decides. A rate limit cools it down for the wait
+ * the server asked for (Retry-After / retry-after-ms, else "try again in N s" in its text; else
+ * `rateLimitCooldownMs`); an auth or quota refusal for `rejectedCooldownMs`.
  *
  * @since 0.1.0
  */
 export const cooldownFor = (
-  error: KernelError,
+  error: BackendError,
   options: Options = {}
 ): Option.Option<{ readonly ms: number; readonly reason: CooldownReason }> => {
-  if (error._tag !== "KernelRejected") return Option.none()
-  const rateMs = options.rateLimitCooldownMs ?? defaultOptions.rateLimitCooldownMs
-  const rejectedMs = options.rejectedCooldownMs ?? defaultOptions.rejectedCooldownMs
-  switch (error.kind) {
-    case "rate_limited":
-      return Option.some({ ms: Option.getOrElse(RetryAfter.fromError(error), () => rateMs), reason: "rate_limited" })
-    case "auth_failed":
-    case "quota_exhausted":
-      return Option.some({ ms: rejectedMs, reason: "rejected" })
-    default:
-      return Option.none()
-  }
+  const reason = policies[error.kind].keyCooldown
+  if (reason === undefined) return Option.none()
+  const ms = reason === "rate_limit"
+    ? Option.getOrElse(RetryAfter.fromError(error), () => options.rateLimitCooldownMs ?? defaultOptions.rateLimitCooldownMs)
+    : options.rejectedCooldownMs ?? defaultOptions.rejectedCooldownMs
+  return Option.some({ ms, reason })
 }
 
 interface State {

@@ -292,7 +292,7 @@ const permanentAuthText = /revoked|deactivated|disabled|suspended|banned/i
 const authText =
   /invalid[_ ]api[_ ]key|incorrect api key|unauthori[sz]ed|authentication|permission denied|forbidden|access denied|\b40[13]\b/i
 const modelNotFoundText =
-  /model\b[^.\n]{0,60}?(?:not found|does not exist|not available|not configured|is unknown|is not served)|unknown model|no such model|model_not_found|not all available|check the available llms|\b404\b/i
+  /model\b(?: ['`"][^'`"\n]{1,120}['`"])?[^.\n]{0,60}?(?:not found|does not exist|not available|not configured|is unknown|is not served)|unknown model|no such model|model_not_found|not all available|check the available llms|\b404\b/i
 const tlsText = /certificate|self[- ]signed|unable to verify|ERR_TLS|CERT_/i
 const timeoutText = /timed? ?out|timeout|deadline exceeded|did not answer|\b408\b|\b504\b/i
 const unreachableText =
@@ -307,6 +307,18 @@ const toolsUnsupportedText =
 const badRequestText =
   /invalid request|invalid_request|malformed|bad request|unprocessable|validation (?:error|failed)|\b400\b|\b422\b/i
 
+/** Numbers that are not statuses: in URLs (a port, a path) and durations ("within 401 ms"). */
+const notStatuses = /\bhttps?:\/\/[^\s'"`]+|\b\d+(?:\.\d+)? ?ms\b/gi
+
+/**
+ * A `BackendRejected` message ends with its kind's advice (one distinct sentence per kind): the exact way back to
+ * the kind, whatever the server's own words in the middle say.
+ */
+const kindFromAdvice = (text: string): ErrorKind | undefined => {
+  const end = text.trimEnd()
+  return kinds.find((kind) => end.endsWith(policies[kind].advice))
+}
+
 /**
  * The kind a message alone suggests (no status, no code), the most specific first; `undefined` when nothing is
  * recognised. Our own messages classify back to their error's kind.
@@ -315,20 +327,23 @@ const badRequestText =
  */
 export const kindFromText = (text: string): ErrorKind | undefined => {
   if (text.trim() === "") return undefined
-  if (overflowText.test(text)) return "context_overflow"
-  if (quotaText.test(text) && !/rate[_ -]?limit/i.test(text)) return "quota"
-  if (rateLimitText.test(text)) return "rate_limit"
-  if (authText.test(text)) return permanentAuthText.test(text) ? "auth_permanent" : "auth"
-  if (modelNotFoundText.test(text)) return "model_not_found"
-  if (tlsText.test(text)) return "tls"
-  if (unreachableText.test(text)) return "unreachable"
-  if (timeoutText.test(text)) return "timeout"
-  if (overloadedText.test(text)) return "overloaded"
-  if (serverText.test(text)) return "server"
-  if (emptyText.test(text)) return "empty_reply"
-  if (toolsUnsupportedText.test(text)) return "tools_unsupported"
-  if (/sent a malformed response/i.test(text)) return "malformed"
-  if (badRequestText.test(text)) return "bad_request"
+  const own = kindFromAdvice(text)
+  if (own !== undefined) return own
+  const plain = text.replace(notStatuses, " ")
+  if (overflowText.test(plain)) return "context_overflow"
+  if (quotaText.test(plain) && !/rate[_ -]?limit/i.test(plain)) return "quota"
+  if (rateLimitText.test(plain)) return "rate_limit"
+  if (authText.test(plain)) return permanentAuthText.test(plain) ? "auth_permanent" : "auth"
+  if (modelNotFoundText.test(plain)) return "model_not_found"
+  if (tlsText.test(plain)) return "tls"
+  if (unreachableText.test(plain)) return "unreachable"
+  if (timeoutText.test(plain)) return "timeout"
+  if (overloadedText.test(plain)) return "overloaded"
+  if (serverText.test(plain)) return "server"
+  if (emptyText.test(plain)) return "empty_reply"
+  if (toolsUnsupportedText.test(plain)) return "tools_unsupported"
+  if (/sent a malformed response/i.test(plain)) return "malformed"
+  if (badRequestText.test(plain)) return "bad_request"
   return undefined
 }
 

@@ -6,8 +6,7 @@
  * @since 0.1.0
  */
 import * as Option from "effect/Option"
-import type { KernelError } from "./KernelError.js"
-import { retryAfterMs } from "./KernelError.js"
+import type { BackendError } from "./BackendError.js"
 
 /**
  * Anything that holds response headers: a WHATWG `Headers` (or anything with `get`), an `@effect/platform`
@@ -187,19 +186,13 @@ export const fromMessage = (text: string): Option.Option<number> => {
 }
 
 /**
- * The wait a kernel error asks for: its `retryAfterMs` (from headers), else what its message text says.
+ * The wait a backend error asks for: its `retryAfterMs` (from headers), else what its reason says.
  *
  * @since 0.1.0
  */
-export const fromError = (error: KernelError): Option.Option<number> => {
-  const header = retryAfterMs(error)
+export const fromError = (error: BackendError): Option.Option<number> => {
+  if (error._tag !== "BackendRejected") return Option.none()
+  const header = error.retryAfterMs
   if (header !== undefined && Number.isFinite(header) && header >= 0) return Option.some(header)
-  switch (error._tag) {
-    case "KernelRejected":
-      return fromMessage(error.reason)
-    case "KernelHttpError":
-      return fromMessage(error.detail.join("; "))
-    default:
-      return Option.none()
-  }
+  return fromMessage(error.reason)
 }

@@ -40,14 +40,16 @@
  *   sections follow the `think` option.
  * - **Limits.** A block longer than `maxBlockBytes` is returned as text with an `InvalidCall` report, so an
  *   open block never holds more than that; apart from it, at most a 16-character partial tag is held back.
+ *   Time is linear in the text for any input and chunking: held-back text is not rescanned, and a tool's JSON
+ *   Schema is read once per node (a schema that refers to itself included).
  *
  * @since 0.1.0
  */
 import * as Chunk from "effect/Chunk"
 import * as Stream from "effect/Stream"
-import { makeToolIndex } from "./internal/toolTagsBlock.js"
-import * as render from "./internal/toolTagsRender.js"
-import { Scanner } from "./internal/toolTagsScanner.js"
+import * as render from "./internal/toolTags/render.js"
+import { type Item, Scanner, type ScannerConfig } from "./internal/toolTags/scanner.js"
+import { makeToolIndex } from "./internal/toolTags/values.js"
 
 // ---------------------------------------------------------------------------------------------------------------
 // OpenClaw-compatible input shapes (structural: OpenClaw's own `Context` is assignable to these)
@@ -271,32 +273,14 @@ export interface ToolTagsOptions {
 
 const ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 
-const randomAlnum = (n: number): string => {
-  const bytes = new Uint8Array(n)
-  const c = (globalThis as { crypto?: { getRandomValues?: (a: Uint8Array) => Uint8Array } }).crypto
-  if (c?.getRandomValues !== undefined) c.getRandomValues(bytes)
-  else for (let i = 0; i < n; i++) bytes[i] = Math.floor(Math.random() * 256)
-  let out = ""
-  for (const b of bytes) out += ALNUM[b % ALNUM.length]
-  return out
-}
-
-const ALNUM_ONLY = /^[A-Za-z0-9]*$/
-const NOT_ALNUM = /[^A-Za-z0-9]/g
+const randomAlnum = (n: number): string =>
+  Array.from(crypto.getRandomValues(new Uint8Array(n)), (b) => ALNUM[b % ALNUM.length]).join("")
 
 /** Removes everything but `[A-Za-z0-9]` (what OpenClaw keeps of an id). @since 0.1.0 */
-export const sanitizeId = (id: string): string => {
-  const s = typeof id === "string" ? id : String(id)
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i)
-    if (!((c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122))) return s.replace(NOT_ALNUM, "")
-  }
-  return s
-}
-
+export const sanitizeId = (id: string): string => String(id).replace(/[^A-Za-z0-9]/g, "")
 
 /** Whether an id survives OpenClaw unchanged: non-empty and alphanumeric. @since 0.1.0 */
-export const isValidId = (id: string): boolean => typeof id === "string" && id.length > 0 && ALNUM_ONLY.test(id)
+export const isValidId = (id: string): boolean => typeof id === "string" && /^[A-Za-z0-9]+$/.test(id)
 
 /**
  * A generator of ids `prefix + n` (n = 1, 2, …). The default prefix is `call` + 12 random alphanumerics, so
@@ -317,12 +301,8 @@ const defaultId = (): string => (defaultIds ??= makeIdGenerator())()
 // Parsing
 // ---------------------------------------------------------------------------------------------------------------
 
-const toScannerConfig = (options: ToolTagsOptions | undefined) => {
+const toConfig = (options: ToolTagsOptions | undefined): ScannerConfig => {
   const o = options ?? {}
-  const think = o.think === "strip" || o.think === "parse" ? o.think : "text"
-  const cap = typeof o.maxBlockBytes === "number" && o.maxBlockBytes > 0
-    ? Math.max(33, Math.floor(o.maxBlockBytes))
-    : DEFAULT_MAX_BLOCK_BYTES
   const maxNameLength = typeof o.maxNameLength === "number" && o.maxNameLength >= 1
     ? Math.floor(o.maxNameLength)
     : DEFAULT_MAX_NAME_LENGTH
@@ -344,112 +324,28 @@ const toScannerConfig = (options: ToolTagsOptions | undefined) => {
     }
   }
   return {
-    thinkTags: think !== "parse",
-    thinkKeep: think === "text",
-    maxBlockBytes: cap,
+    think: o.think === "strip" || o.think === "parse" ? o.think : "text",
+    maxBlockBytes: typeof o.maxBlockBytes === "number" && o.maxBlockBytes > 0
+      ? Math.max(33, Math.floor(o.maxBlockBytes))
+      : DEFAULT_MAX_BLOCK_BYTES,
     index: makeToolIndex(o.tools, maxNameLength),
     nextId
   }
 }
 
-const EMPTY: ReadonlyArray<ToolTagEvent> = []
+/** A call is delivered as its start, arguments and end, together. */
+const toEvents = (items: Array<Item>): ReadonlyArray<ToolTagEvent> =>
+  items.every((item): item is TextDelta | InvalidCall => item._tag !== "ToolCall") ? items : items.flatMap((item): Array<ToolTagEvent> =>
+    item._tag !== "ToolCall" ? [item] : [
+      { _tag: "ToolCallStart", id: item.id, name: item.name },
+      { _tag: "ToolCallDelta", id: item.id, argumentsDelta: JSON.stringify(item.arguments) },
+      { _tag: "ToolCallEnd", id: item.id, name: item.name, arguments: item.arguments }
+    ]
+  )
 
-class EventSink implements Handler {
-  /** Events of the current push, created on the first non-text event (most pushes have text only). */
-  out: Array<ToolTagEvent> | undefined = undefined
-  pending = ""
-  text(s: string): void {
-    this.pending += s
-  }
-  private events(): Array<ToolTagEvent> {
-    const out = this.out ??= []
-    if (this.pending.length > 0) {
-      out.push({ _tag: "TextDelta", text: this.pending })
-      this.pending = ""
-    }
-    return out
-  }
-  toolCall({ arguments: args, id, name }: ToolCall): void {
-    this.events().push(
-      { _tag: "ToolCallStart", id, name },
-      { _tag: "ToolCallDelta", id, argumentsDelta: JSON.stringify(args) },
-      { _tag: "ToolCallEnd", id, name, arguments: args }
-    )
-  }
-  invalid(x: InvalidCall): void {
-    this.events().push(x)
-  }
-  take(): ReadonlyArray<ToolTagEvent> {
-    if (this.out === undefined) {
-      if (this.pending.length === 0) return EMPTY
-      const text = this.pending
-      this.pending = ""
-      return [{ _tag: "TextDelta", text }]
-    }
-    const out = this.events()
-    this.out = undefined
-    return out
-  }
-}
-
-class PartsSink implements Handler {
-  readonly parts: Array<Part> = []
-  readonly invalids: Array<InvalidCall> = []
-  pending = ""
-  text(s: string): void {
-    this.pending += s
-  }
-  flushText(): void {
-    if (this.pending.length > 0) {
-      this.parts.push({ _tag: "Text", text: this.pending })
-      this.pending = ""
-    }
-  }
-  toolCall(call: ToolCall): void {
-    this.flushText()
-    this.parts.push(call)
-  }
-  invalid(x: InvalidCall): void {
-    this.invalids.push(x)
-  }
-}
-
-/**
- * Where an incremental parser's output goes, as soon as it is certain (SAX-style: no event objects, no
- * arrays). Text comes in pieces as it arrives; a call comes whole when its block closes.
- *
- * @since 0.1.0
- */
-export interface Handler {
-  text(text: string): void
-  toolCall(call: ToolCall): void
-  invalid(call: InvalidCall): void
-}
-
-/** An incremental parser that reports to a `Handler`. @since 0.1.0 */
-export interface Parser {
-  /** Feeds a chunk; what is now certain goes to the handler before this returns. */
-  push(chunk: string): void
-  /** Ends the text: held-back text is released, an unclosed block becomes text. Later calls do nothing. */
-  end(): void
-  /** UTF-16 code units held back right now (a partial tag, or the open block): at most `maxBlockBytes` + 16. */
-  readonly buffered: number
-}
-
-/**
- * A fresh incremental parser that calls `handler` with its output: the cheapest way to stream (a push of
- * plain text costs a character check and one `text` call). Feeding it a text in any chunking gives the same
- * text, calls (up to ids) and invalid calls as `parse` of the whole text. It throws nothing of its own; an
- * exception from the handler propagates from `push` or `end`, and the parser is then to be discarded.
- *
- * @since 0.1.0
- */
-export const makeParser = (handler: Handler, options?: ToolTagsOptions): Parser =>
-  new Scanner(handler, toScannerConfig(options))
-
-/** An incremental parser that returns events, for callers outside Effect. @since 0.1.0 */
+/** An incremental parser that returns events, for a caller that feeds it chunk by chunk. @since 0.1.0 */
 export interface StreamParser {
-  /** Feeds a chunk; returns what is now certain. Never throws. */
+  /** Feeds a chunk; returns what is now certain (its text in one delta). Never throws. */
   push(chunk: string): ReadonlyArray<ToolTagEvent>
   /** Ends the text: held-back text is released, an unclosed block becomes text. Later calls return nothing. */
   end(): ReadonlyArray<ToolTagEvent>
@@ -463,45 +359,20 @@ export interface StreamParser {
  *
  * @since 0.1.0
  */
-export const makeStreamParser = (options?: ToolTagsOptions): StreamParser => makeEventParser(options)
-
-const makeEventParser = (options: ToolTagsOptions | undefined): EventParser => {
-  const sink = new EventSink()
-  return new EventParser(sink, new Scanner(sink, toScannerConfig(options)))
-}
-
-class EventParser implements StreamParser {
-  constructor(private readonly sink: EventSink, private readonly scanner: Scanner) {}
-  push(chunk: string): ReadonlyArray<ToolTagEvent> {
-    this.feed(chunk)
-    return this.sink.take()
-  }
-  /** Feeds several chunks; returns what is now certain, their text in one delta. */
-  pushAll(chunks: Iterable<string>): ReadonlyArray<ToolTagEvent> {
-    for (const chunk of chunks) this.feed(chunk)
-    return this.sink.take()
-  }
-  private feed(chunk: string): void {
-    try {
-      // After `end`, the scanner ignores input, so this adds nothing. It takes a non-string as its string form.
-      this.scanner.push(chunk)
-    } catch (e) {
-      // Unreachable by design; if a bug ever gets here, the text still reaches the caller.
-      this.sink.text(typeof chunk === "string" ? chunk : "")
-      this.sink.invalid({ _tag: "InvalidCall", reason: `internal parser error: ${String(e)}`, raw: "" })
+export const makeStreamParser = (options?: ToolTagsOptions): StreamParser => {
+  const scanner = new Scanner(toConfig(options))
+  return {
+    push: (chunk) => {
+      scanner.push(chunk)
+      return toEvents(scanner.take())
+    },
+    end: () => {
+      scanner.end()
+      return toEvents(scanner.take())
+    },
+    get buffered() {
+      return scanner.buffered
     }
-  }
-  end(): ReadonlyArray<ToolTagEvent> {
-    if (this.scanner.done) return EMPTY
-    try {
-      this.scanner.end()
-    } catch (e) {
-      this.sink.invalid({ _tag: "InvalidCall", reason: `internal parser error: ${String(e)}`, raw: "" })
-    }
-    return this.sink.take()
-  }
-  get buffered(): number {
-    return this.scanner.buffered
   }
 }
 
@@ -511,16 +382,20 @@ class EventParser implements StreamParser {
  * @since 0.1.0
  */
 export const parse = (text: string, options?: ToolTagsOptions): ParseResult => {
-  const sink = new PartsSink()
-  const scanner = new Scanner(sink, toScannerConfig(options))
-  try {
-    scanner.push(text)
-    scanner.end()
-  } catch (e) {
-    sink.invalid({ _tag: "InvalidCall", reason: `internal parser error: ${String(e)}`, raw: "" })
+  const scanner = new Scanner(toConfig(options))
+  scanner.push(text)
+  scanner.end()
+  const parts: Array<Part> = []
+  const invalid: Array<InvalidCall> = []
+  for (const item of scanner.take()) {
+    const last = parts.at(-1)
+    if (item._tag === "InvalidCall") invalid.push(item)
+    else if (item._tag === "ToolCall") parts.push(item)
+    // Text on both sides of an invalid call is one part: the invalid call is not in `parts`.
+    else if (last?._tag === "Text") parts[parts.length - 1] = { _tag: "Text", text: last.text + item.text }
+    else parts.push({ _tag: "Text", text: item.text })
   }
-  sink.flushText()
-  return { parts: sink.parts, invalid: sink.invalids }
+  return { parts, invalid }
 }
 
 /**
@@ -534,9 +409,9 @@ export const parse = (text: string, options?: ToolTagsOptions): ParseResult => {
 export const stream = (options?: ToolTagsOptions) =>
 <E, R>(self: Stream.Stream<string, E, R>): Stream.Stream<ToolTagEvent, E, R> =>
   Stream.suspend(() => {
-    const parser = makeEventParser(options)
+    const parser = makeStreamParser(options)
     return self.pipe(
-      Stream.mapChunks((chunk) => Chunk.unsafeFromArray(parser.pushAll(chunk))),
+      Stream.mapChunks((pieces) => Chunk.unsafeFromArray(parser.push(Chunk.join(pieces, "")))),
       Stream.concat(Stream.suspend(() => Stream.fromIterable(parser.end())))
     )
   })

@@ -6,21 +6,14 @@ import * as TestClock from "effect/TestClock"
 import * as fc from "fast-check"
 import * as AiosConfig from "../src/AiosConfig.js"
 import * as ApiKeys from "../src/ApiKeys.js"
-import * as KernelError from "../src/KernelError.js"
+import * as BackendError from "../src/BackendError.js"
 
 const url = "http://127.0.0.1:1/v1"
 const secrets = ["sk-one-111", "sk-two-222", "sk-three-333"]
 const redacted = secrets.map((s) => Redacted.make(s))
 
-const rejected = (statusCode: number, reason = "", retryAfterMs?: number, errorType?: string) =>
-  new KernelError.KernelRejected({
-    url,
-    statusCode,
-    kind: KernelError.rejectionKind(statusCode, reason, errorType),
-    reason,
-    retryAfterMs,
-    errorType
-  })
+const rejected = (status: number, reason = "", retryAfterMs?: number, errorType?: string) =>
+  BackendError.rejected({ url, status, reason, retryAfterMs, errorType })
 
 const take = (keys: ApiKeys.Service, exclude?: ReadonlySet<number>) =>
   Effect.map(keys.next(exclude), Option.getOrThrow)
@@ -49,7 +42,7 @@ describe("ApiKeys", () => {
       const first = yield* take(keys)
       expect(yield* keys.failed(first, rejected(429, "slow down", 5_000))).toBe(true)
       expect(yield* indices(keys, 4)).toEqual([1, 2, 1, 2])
-      expect((yield* keys.states)[0]).toEqual({ index: 0, coolingDownMs: 5_000, reason: "rate_limited" })
+      expect((yield* keys.states)[0]).toEqual({ index: 0, coolingDownMs: 5_000, reason: "rate_limit" })
       yield* TestClock.adjust("4999 millis")
       expect(yield* indices(keys, 2)).toEqual([1, 2])
       yield* TestClock.adjust("1 millis")
@@ -77,17 +70,30 @@ describe("ApiKeys", () => {
         expect((yield* keys.states)[0]).toEqual({ index: 0, coolingDownMs: 3_600_000, reason: "rejected" })
         yield* keys.succeeded(key)
       }
-      const notTheKeys: ReadonlyArray<KernelError.KernelError> = [
+      const notTheKeys: ReadonlyArray<BackendError.BackendError> = [
         rejected(500),
         rejected(503),
         rejected(400, "bad"),
         rejected(400, "maximum context length exceeded"),
-        new KernelError.KernelTimeout({ url, timeoutMs: 1 }),
-        new KernelError.KernelUnreachable({ url, detail: "ECONNREFUSED" })
+        new BackendError.BackendTimeout({ url, timeoutMs: 1 }),
+        new BackendError.BackendUnreachable({ url, detail: "ECONNREFUSED" }),
+        new BackendError.MalformedResponse({ url, endpoint: "/chat/completions", issue: "the body is not JSON" }),
+        new BackendError.ModelUnknown({ url, model: "m", available: [] })
       ]
       for (const error of notTheKeys) expect(yield* keys.failed(key, error)).toBe(false)
       expect((yield* keys.states).every((s) => s.coolingDownMs === 0)).toBe(true)
     }))
+
+  it("the cooldown of every kind is the one BackendError.policies gives it", () => {
+    for (const kind of BackendError.kinds) {
+      const error = new BackendError.BackendRejected({ url, status: 400, kind, reason: "", inBody: false, retryAfterMs: 5 })
+      const expected = BackendError.policies[kind].keyCooldown
+      const cooldown = ApiKeys.cooldownFor(error, { rejectedCooldownMs: 7 })
+      expect(Option.getOrUndefined(cooldown)).toEqual(
+        expected === undefined ? undefined : { reason: expected, ms: expected === "rate_limit" ? 5 : 7 }
+      )
+    }
+  })
 
   it.effect("when every key cools down, the one whose cooldown ends first is used", () =>
     Effect.gen(function*() {

@@ -1,7 +1,8 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "@effect/vitest"
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "@effect/vitest"
 import type { AiosConfigInput } from "../src/AiosConfig.js"
 import { AiosConfigError } from "../src/AiosConfig.js"
-import { createLlm, type LlmClient, LlmError } from "../src/Llm.js"
+import { LlmError } from "../src/Llm.js"
+import { createLlm, type LlmClient, type Logger } from "../src/LlmPromise.js"
 import { type Handle, startReferenceKernel } from "../src/testing/ReferenceKernel.js"
 
 let kernel: Handle
@@ -52,14 +53,14 @@ describe("createLlm (Promise facade)", () => {
     expect(pieces.join("")).toBe("one two three")
   })
 
-  it("a failure rejects with an LlmError carrying code, retryable and the kernel error", async () => {
+  it("a failure rejects with an LlmError carrying code, retryable, kind and the backend error", async () => {
     kernel.script({ _tag: "Status", statusCode: 429 })
     const settled = await settle(client().generate({ prompt: "x", model: "echo" }))
     expect(settled.ok).toBe(false)
     const error = settled.ok ? undefined : settled.error
     expect(error).toBeInstanceOf(LlmError)
     expect(error).toBeInstanceOf(Error)
-    expect(error).toMatchObject({ code: "RATE_LIMITED", retryable: true, cause: { _tag: "KernelRejected" } })
+    expect(error).toMatchObject({ code: "RATE_LIMITED", retryable: true, kind: "rate_limit", cause: { _tag: "BackendRejected" } })
   })
 
   it("bad options from plain JavaScript reject with INVALID_REQUEST and send nothing", async () => {
@@ -69,9 +70,30 @@ describe("createLlm (Promise facade)", () => {
     expect(kernel.count("/query")).toBe(0)
   })
 
-  it("an invalid config throws AiosConfigError naming the key", () => {
-    expect(() => createLlm({ baseUrl: "ftp://nope", limits: { concurrency: 0 } })).toThrow(AiosConfigError)
-    expect(() => createLlm({ limits: { concurrency: 0 } })).toThrow(/limits\.concurrency/)
+  it("an invalid config does not throw: every call rejects with INVALID_REQUEST naming the key", async () => {
+    const llm = createLlm({ baseUrl: "ftp://nope", limits: { concurrency: 0 } })
+    clients.push(llm)
+    const settled = await settle(llm.generate({ prompt: "x", model: "echo" }))
+    const error = settled.ok ? undefined : settled.error
+    expect(error).toBeInstanceOf(LlmError)
+    expect(error).toMatchObject({ code: "INVALID_REQUEST", retryable: false, cause: expect.any(AiosConfigError) })
+    expect(error).toMatchObject({ message: expect.stringMatching(/baseUrl.*limits\.concurrency/) })
+    await expect(llm.stream({ prompt: "x" })[Symbol.asyncIterator]().next()).rejects.toMatchObject({
+      code: "INVALID_REQUEST",
+      message: expect.stringContaining("limits.concurrency")
+    })
+    expect(() => createLlm(null as unknown as AiosConfigInput, null as unknown as {})).not.toThrow()
+  })
+
+  it("bad call options never throw: not an object, or a signal that is not an AbortSignal, reject with INVALID_REQUEST", async () => {
+    const llm = client()
+    for (const options of [undefined, null, "hello", 42]) {
+      await expect(llm.generate(options as unknown as { prompt: string })).rejects.toMatchObject({ code: "INVALID_REQUEST" })
+    }
+    const notASignal = { prompt: "x", model: "echo", signal: { aborted: false } } as unknown as { prompt: string }
+    await expect(llm.generate(notASignal)).rejects.toMatchObject({ code: "INVALID_REQUEST", message: expect.stringContaining("signal") })
+    await expect(llm.stream(notASignal)[Symbol.asyncIterator]().next()).rejects.toMatchObject({ code: "INVALID_REQUEST" })
+    expect(kernel.count("/query") + kernel.count("/core/llms/list")).toBe(0)
   })
 
   it("abort through signal: the call rejects with the abort reason while the kernel hangs, and its request is closed", async () => {
@@ -159,5 +181,84 @@ describe("createLlm (Promise facade)", () => {
     await expect(llm.generate({ prompt: "x", model: "echo" })).rejects.toMatchObject({ code: "INVALID_REQUEST" })
     await expect(llm.stream({ prompt: "x" })[Symbol.asyncIterator]().next()).rejects.toMatchObject({ code: "INVALID_REQUEST" })
     await llm.close()
+  })
+})
+
+describe("createLlm logging", () => {
+  /** A logger that keeps its lines, by level. */
+  const recording = () => {
+    const lines = { debug: [] as Array<string>, info: [] as Array<string>, warn: [] as Array<string>, error: [] as Array<string> }
+    const logger: Logger = {
+      debug: (m) => lines.debug.push(m),
+      info: (m) => lines.info.push(m),
+      warn: (m) => lines.warn.push(m),
+      error: (m) => lines.error.push(m)
+    }
+    return { lines, logger }
+  }
+
+  it("without a logger, nothing reaches the console during retries and failures", async () => {
+    const spies = [
+      vi.spyOn(console, "log"),
+      vi.spyOn(console, "info"),
+      vi.spyOn(console, "warn"),
+      vi.spyOn(console, "error"),
+      vi.spyOn(console, "debug"),
+      vi.spyOn(process.stdout, "write"),
+      vi.spyOn(process.stderr, "write"),
+      vi.spyOn(process, "emitWarning")
+    ]
+    try {
+      const llm = client({ retry: { maxRetries: 2, delayMs: 0, transientDelayMs: 0 } })
+      kernel.script({ _tag: "Status", statusCode: 429 }, { _tag: "Status", statusCode: 503 })
+      expect((await llm.generate({ prompt: "x", model: "echo" })).attempts).toBe(3)
+      kernel.script({ _tag: "Status", statusCode: 429 }, { _tag: "Status", statusCode: 401 })
+      await expect(llm.generate({ prompt: "x", model: "echo" })).rejects.toMatchObject({ code: "AUTH_FAILED" })
+      kernel.script({ _tag: "Status", statusCode: 429 })
+      const pieces: Array<string> = []
+      for await (const piece of llm.stream({ prompt: "streamed", model: "echo" })) pieces.push(piece)
+      expect(pieces.join("")).toBe("streamed")
+      // Many calls at once, each listening to the client's close signal: still nothing printed.
+      const many = await Promise.all(Array.from({ length: 16 }, (_, i) => llm.generate({ prompt: `call ${i}`, model: "echo" })))
+      expect(many.map((r) => r.text)).toEqual(Array.from({ length: 16 }, (_, i) => `call ${i}`))
+      await new Promise((resolve) => setImmediate(resolve))
+      // Read before restoring: restoring a spy clears its record.
+      expect(spies.map((spy) => spy.mock.calls)).toEqual(spies.map(() => []))
+    } finally {
+      spies.forEach((spy) => spy.mockRestore())
+    }
+  })
+
+  it("with a logger, retry warnings go to its warn, and debug lines to its debug", async () => {
+    const { lines, logger } = recording()
+    const llm = createLlm({ baseUrl: kernel.url, retry: { maxRetries: 1, delayMs: 0 } }, { logger })
+    clients.push(llm)
+    kernel.script({ _tag: "Status", statusCode: 429 })
+    expect((await llm.generate({ prompt: "x", model: "echo" })).attempts).toBe(2)
+    expect(lines.warn.some((line) => line.startsWith("[aios] ") && /retry/i.test(line))).toBe(true)
+    expect(lines.debug.some((line) => line.includes("LLM call finished") && line.includes("attempts=2"))).toBe(true)
+    expect(lines.error).toEqual([])
+  })
+
+  it("a logger without debug gets no debug lines; one that throws loses its line, never the call", async () => {
+    const { lines, logger } = recording()
+    const llm = createLlm({ baseUrl: kernel.url, retry: { maxRetries: 1, delayMs: 0 } }, {
+      logger: { info: logger.info, warn: logger.warn, error: logger.error }
+    })
+    clients.push(llm)
+    kernel.script({ _tag: "Status", statusCode: 429 })
+    await llm.generate({ prompt: "x", model: "echo" })
+    expect(lines.warn.length).toBeGreaterThan(0)
+    expect(lines.debug).toEqual([])
+
+    const throwing = () => {
+      throw new Error("logger down")
+    }
+    const broken = createLlm({ baseUrl: kernel.url, retry: { maxRetries: 1, delayMs: 0 } }, {
+      logger: { debug: throwing, info: throwing, warn: throwing, error: throwing }
+    })
+    clients.push(broken)
+    kernel.script({ _tag: "Status", statusCode: 429 })
+    expect((await broken.generate({ prompt: "y", model: "echo" })).text).toBe("y")
   })
 })

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Option from "effect/Option"
 import * as fc from "fast-check"
-import * as Stop from "../src/internal/llmStop.js"
+import * as Stop from "../src/internal/llm/stop.js"
 
 // A small alphabet, so stop sequences overlap, nest and recur often.
 const letters = fc.constantFrom("a", "b", "c")

@@ -13,19 +13,21 @@ import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import * as Tracer from "effect/Tracer"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as fc from "fast-check"
 import * as Aios from "../src/Aios.js"
 import type * as AiosConfig from "../src/AiosConfig.js"
-import * as KernelError from "../src/KernelError.js"
+import { estimateTokens } from "../src/Backend.js"
+import * as BackendError from "../src/BackendError.js"
 import * as Llm from "../src/Llm.js"
 import * as ReferenceKernel from "../src/testing/ReferenceKernel.js"
-import { estimateTokens } from "../src/Turn.js"
 import { configFor } from "./util.js"
 
 const stack = (options: ReferenceKernel.Options = {}, config: AiosConfig.AiosConfigInput = {}) =>
   Llm.layer.pipe(
     Layer.provideMerge(Aios.layerWith(configFor(config))),
-    Layer.provideMerge(ReferenceKernel.layer(options))
+    Layer.provideMerge(ReferenceKernel.layer(options)),
+    Layer.provide(NodeHttpClient.layerUndici)
   )
 
 const withStack = (options: ReferenceKernel.Options = {}, config: AiosConfig.AiosConfigInput = {}) =>
@@ -149,19 +151,20 @@ describe("Llm errors: each code over HTTP", () => {
     readonly faults: ReadonlyArray<ReferenceKernel.Fault>
     readonly code: Llm.LlmErrorCode
     readonly retryable: boolean
-    readonly tag: KernelError.KernelError["_tag"]
+    readonly kind: BackendError.ErrorKind
+    readonly tag: BackendError.BackendError["_tag"]
   }> = [
-    { name: "429 (budget spent)", faults: [{ _tag: "Status", statusCode: 429 }, { _tag: "Status", statusCode: 429 }], code: "RATE_LIMITED", retryable: true, tag: "KernelRejected" },
-    { name: "401", faults: [{ _tag: "Status", statusCode: 401 }], code: "AUTH_FAILED", retryable: false, tag: "KernelRejected" },
-    { name: "402 (billing)", faults: [{ _tag: "Status", statusCode: 402, error: "billing: out of credit" }], code: "AUTH_FAILED", retryable: false, tag: "KernelRejected" },
-    { name: "408", faults: [{ _tag: "Status", statusCode: 408 }, { _tag: "Status", statusCode: 408 }], code: "TIMEOUT", retryable: true, tag: "KernelRejected" },
-    { name: "404 at the provider", faults: [{ _tag: "Status", statusCode: 404 }], code: "MODEL_UNAVAILABLE", retryable: false, tag: "KernelRejected" },
-    { name: "503 (provider unreachable)", faults: [{ _tag: "Status", statusCode: 503 }, { _tag: "Status", statusCode: 503 }], code: "MODEL_UNAVAILABLE", retryable: true, tag: "KernelRejected" },
-    { name: "400", faults: [{ _tag: "Status", statusCode: 400 }], code: "INVALID_REQUEST", retryable: false, tag: "KernelRejected" },
-    { name: "HTTP 422", faults: [{ _tag: "Http", status: 422 }], code: "INVALID_REQUEST", retryable: false, tag: "KernelHttpError" },
-    { name: "context overflow", faults: [{ _tag: "Status", statusCode: 400, error: "maximum context length exceeded" }], code: "INVALID_REQUEST", retryable: false, tag: "KernelRejected" },
-    { name: "an empty reply", faults: [{ _tag: "Reply", text: "" }], code: "INVALID_REQUEST", retryable: false, tag: "KernelMalformedResponse" },
-    { name: "a connection reset", faults: [{ _tag: "Reset" }, { _tag: "Reset" }], code: "MODEL_UNAVAILABLE", retryable: true, tag: "KernelUnreachable" }
+    { name: "429 (budget spent)", faults: [{ _tag: "Status", statusCode: 429 }, { _tag: "Status", statusCode: 429 }], code: "RATE_LIMITED", retryable: true, kind: "rate_limit", tag: "BackendRejected" },
+    { name: "401", faults: [{ _tag: "Status", statusCode: 401 }], code: "AUTH_FAILED", retryable: false, kind: "auth", tag: "BackendRejected" },
+    { name: "402 (billing)", faults: [{ _tag: "Status", statusCode: 402, error: "billing: out of credit" }], code: "AUTH_FAILED", retryable: false, kind: "quota", tag: "BackendRejected" },
+    { name: "408", faults: [{ _tag: "Status", statusCode: 408 }, { _tag: "Status", statusCode: 408 }], code: "TIMEOUT", retryable: true, kind: "timeout", tag: "BackendRejected" },
+    { name: "404 at the provider", faults: [{ _tag: "Status", statusCode: 404 }], code: "MODEL_UNAVAILABLE", retryable: false, kind: "model_not_found", tag: "BackendRejected" },
+    { name: "503 (provider unreachable)", faults: [{ _tag: "Status", statusCode: 503 }, { _tag: "Status", statusCode: 503 }], code: "MODEL_UNAVAILABLE", retryable: true, kind: "overloaded", tag: "BackendRejected" },
+    { name: "400", faults: [{ _tag: "Status", statusCode: 400 }], code: "INVALID_REQUEST", retryable: false, kind: "bad_request", tag: "BackendRejected" },
+    { name: "HTTP 422", faults: [{ _tag: "Http", status: 422 }], code: "INVALID_REQUEST", retryable: false, kind: "bad_request", tag: "BackendRejected" },
+    { name: "context overflow", faults: [{ _tag: "Status", statusCode: 400, error: "maximum context length exceeded" }], code: "INVALID_REQUEST", retryable: false, kind: "context_overflow", tag: "BackendRejected" },
+    { name: "an empty reply", faults: [{ _tag: "Reply", text: "" }], code: "INVALID_REQUEST", retryable: false, kind: "empty_reply", tag: "EmptyReply" },
+    { name: "a connection reset", faults: [{ _tag: "Reset" }, { _tag: "Reset" }], code: "MODEL_UNAVAILABLE", retryable: true, kind: "unreachable", tag: "BackendUnreachable" }
   ]
   for (const c of cases) {
     it.live(`${c.name} → ${c.code}`, () =>
@@ -171,19 +174,20 @@ describe("Llm errors: each code over HTTP", () => {
         const error = yield* Effect.flip(Llm.generate({ prompt: "x", model: "echo" }))
         expect(error).toBeInstanceOf(Llm.LlmError)
         expect(error).toMatchObject({ code: c.code, retryable: c.retryable, model: "echo" })
-        expect(KernelError.isKernelError(error.cause)).toBe(true)
-        expect((error.cause as KernelError.KernelError)._tag).toBe(c.tag)
-        expect(error.message).toBe((error.cause as KernelError.KernelError).message)
+        expect(error.kind).toBe(c.kind)
+        expect(BackendError.isBackendError(error.cause)).toBe(true)
+        expect((error.cause as BackendError.BackendError)._tag).toBe(c.tag)
+        expect(error.message).toBe((error.cause as BackendError.BackendError).message)
         // Only the retryable ones were retried, within the budget of 1.
         expect(kernel.count("/query")).toBe(c.faults.length)
       }).pipe(withStack({}, { retry: { maxRetries: 1, delayMs: 0, transientDelayMs: 0 } })))
   }
 
-  it.live("the client timeout (a hanging kernel) → TIMEOUT, with the KernelTimeout as cause", () =>
+  it.live("the client timeout (a hanging kernel) → TIMEOUT, with the BackendTimeout as cause", () =>
     Effect.gen(function*() {
       ;(yield* Kernel).script({ _tag: "Hang" })
       const error = yield* Effect.flip(Llm.generate({ prompt: "x", model: "echo", timeoutMs: 30 }))
-      expect(error).toMatchObject({ code: "TIMEOUT", retryable: true, cause: { _tag: "KernelTimeout", timeoutMs: 30 } })
+      expect(error).toMatchObject({ code: "TIMEOUT", retryable: true, kind: "timeout", cause: { _tag: "BackendTimeout", timeoutMs: 30 } })
     }).pipe(withStack({}, { retry: { maxRetries: 0 } })))
 
   it.effect("an unknown model → MODEL_UNAVAILABLE listing aliases and kernel models; nothing is queried", () =>
@@ -192,7 +196,7 @@ describe("Llm errors: each code over HTTP", () => {
       expect(error).toMatchObject({ code: "MODEL_UNAVAILABLE", retryable: false })
       expect(error.message).toContain("'gpt-9'")
       expect(error.message).toContain("Aliases: fast")
-      expect(error.message).toContain("Kernel models: echo, tool-user")
+      expect(error.message).toContain("Backend models: echo, tool-user")
       expect((yield* Kernel).count("/query")).toBe(0)
     }).pipe(withStack({}, { aliases: { fast: "echo" } })))
 
@@ -203,12 +207,12 @@ describe("Llm errors: each code over HTTP", () => {
       expect(error.message).toContain("no defaultModel")
     }).pipe(withStack()))
 
-  it.live("a kernel that cannot be reached while resolving the model → MODEL_UNAVAILABLE, retryable", () =>
+  it.live("a model list that fails (HTTP 500) while resolving the model → MODEL_UNAVAILABLE, retryable", () =>
     Effect.gen(function*() {
       const kernel = yield* Kernel
       kernel.scriptEndpoint("/core/llms/list", { _tag: "Http", status: 500 })
       const error = yield* Effect.flip(Llm.generate({ prompt: "x", model: "echo" }))
-      expect(error).toMatchObject({ code: "MODEL_UNAVAILABLE", retryable: true, cause: { _tag: "KernelHttpError" } })
+      expect(error).toMatchObject({ code: "MODEL_UNAVAILABLE", retryable: true, kind: "server", cause: { _tag: "BackendRejected" } })
       expect(kernel.count("/query")).toBe(0)
     }).pipe(withStack()))
 
@@ -287,7 +291,7 @@ describe("Llm aliases", () => {
       const error = yield* Effect.flip(Llm.generate({ prompt: "x", model: "sonnet" }).pipe(Effect.withConfigProvider(provider)))
       expect(error.code).toBe("MODEL_UNAVAILABLE")
       expect(error.message).toContain("Aliases: fast, opus")
-      expect(error.message).toContain("Kernel models: echo, tool-user")
+      expect(error.message).toContain("Backend models: echo, tool-user")
     }).pipe(withStack({}, { aliases: { fast: "echo" } })))
 
   it.effect("an alias naming a model the kernel does not serve says which alias and which model", () =>

@@ -3,16 +3,18 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Logger from "effect/Logger"
 import * as TestClock from "effect/TestClock"
-import { KernelClient } from "../src/KernelClient.js"
+import { AiosConfig } from "../src/AiosConfig.js"
+import { Backend } from "../src/Backend.js"
 import { ModelCatalog } from "../src/ModelCatalog.js"
+import * as OpenClawModels from "../src/openclaw/models.js"
 import * as ReferenceKernel from "../src/testing/ReferenceKernel.js"
-import { clientStack } from "./util.js"
+import { backendStack } from "./util.js"
 
 const SECRET = "sk-PLANTED-4f9c2e7a"
 
 const withStack = (options: ReferenceKernel.Options = {}, config = {}) =>
-<A, E>(effect: Effect.Effect<A, E, ModelCatalog | KernelClient | ReferenceKernel.ReferenceKernel>) =>
-  Effect.provide(effect, clientStack(options, { catalogTtlMs: 60_000, ...config }))
+<A, E>(effect: Effect.Effect<A, E, ModelCatalog | Backend | AiosConfig | ReferenceKernel.ReferenceKernel>) =>
+  Effect.provide(effect, backendStack(options, { catalogTtlMs: 60_000, ...config }))
 
 /** Runs `effect` with every log line captured (message and annotations, as the default logger would print). */
 const capturingLogs = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
@@ -65,7 +67,7 @@ describe("ModelCatalog", () => {
       yield* catalog.invalidate
       kernel.scriptEndpoint("/core/llms/list", { _tag: "Malformed" })
       const error = yield* Effect.either(catalog.list)
-      expect(Either.isLeft(error) && error.left._tag).toBe("KernelMalformedResponse")
+      expect(Either.isLeft(error) && error.left._tag).toBe("MalformedResponse")
     }).pipe(withStack()))
 
   it.effect("an empty list is returned but not cached", () =>
@@ -94,9 +96,22 @@ describe("ModelCatalog", () => {
       expect((yield* ReferenceKernel.ReferenceKernel).count("/query")).toBe(0)
     }).pipe(withStack()))
 
-  it.effect("rows: OpenClaw model definitions with defaults and per-model overrides", () =>
+  it.effect("works over any Backend: an OpenAI-compatible endpoint's /v1/models", () =>
     Effect.gen(function*() {
-      const rows = yield* (yield* ModelCatalog).rows
+      const catalog = yield* ModelCatalog
+      const results = yield* Effect.all(Array.from({ length: 10 }, () => catalog.list), { concurrency: "unbounded" })
+      expect(results.every((r) => r.map((m) => m.name).join(",") === "echo,tool-user")).toBe(true)
+      expect((yield* ReferenceKernel.ReferenceKernel).count("/v1/models")).toBe(1)
+      const error = yield* Effect.flip(catalog.require("gpt-9"))
+      expect(error.message).toBe(
+        `Model 'gpt-9' is not served by the OpenAI-compatible endpoint at ${error.url}. Available: echo, tool-user.`
+      )
+    }).pipe(withStack({}, { backend: "openai-compatible" })))
+
+  it.effect("the catalog's models as OpenClaw rows, with defaults and per-model overrides", () =>
+    Effect.gen(function*() {
+      const config = yield* AiosConfig
+      const rows = (yield* (yield* ModelCatalog).list).map((m) => OpenClawModels.rowFor(config, m.name))
       expect(rows).toEqual([
         {
           id: "echo",
@@ -122,11 +137,13 @@ describe("ModelCatalog", () => {
   it.effect("secrets in /core/llms/list never reach a row, a list, an error or a log", () =>
     Effect.gen(function*() {
       const catalog = yield* ModelCatalog
-      const client = yield* KernelClient
+      const backend = yield* Backend
+      const config = yield* AiosConfig
       const kernel = yield* ReferenceKernel.ReferenceKernel
       const { lines, result } = yield* capturingLogs(Effect.gen(function*() {
         const outputs: Array<unknown> = []
-        outputs.push(yield* client.listModels, yield* catalog.list, yield* catalog.rows, catalog.row("echo"))
+        const models = yield* catalog.list
+        outputs.push(yield* backend.listModels, models, models.map((m) => OpenClawModels.rowFor(config, m.name)))
         outputs.push((yield* Effect.flip(catalog.require("missing"))).message)
         // A refresh that fails on a wrong-shaped body which itself carries the secret.
         yield* TestClock.adjust("2 minutes")

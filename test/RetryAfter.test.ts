@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import * as PlatformHeaders from "@effect/platform/Headers"
 import * as Option from "effect/Option"
 import * as fc from "fast-check"
-import { KernelHttpError, KernelRejected, KernelTimeout, rejectionKind } from "../src/KernelError.js"
+import * as BackendError from "../src/BackendError.js"
 import * as RetryAfter from "../src/RetryAfter.js"
 
 // Test-side formatters for the three HTTP-date forms of RFC 9110 §5.6.7 (the parser must read what these write).
@@ -174,23 +174,24 @@ describe("RetryAfter.fromError", () => {
   const url = "http://127.0.0.1:8000"
 
   it("prefers the header value carried by the error", () => {
-    const error = new KernelHttpError({ url, status: 429, detail: ["try again in 5s"], retryAfterMs: 1200 })
+    const error = BackendError.rejected({ url, status: 429, reason: "try again in 5s", retryAfterMs: 1200 })
     expect(RetryAfter.fromError(error)).toEqual(Option.some(1200))
   })
 
-  it("reads the message of an in-body AIOS rejection or an HTTP error", () => {
+  it("reads the reason of an in-body AIOS rejection or an HTTP error", () => {
     const reason = "Rate limit exceeded. Please try again in 8s."
-    const rejected = new KernelRejected({ url, statusCode: 429, kind: rejectionKind(429, reason), reason })
+    const rejected = BackendError.rejected({ url, status: 429, reason, inBody: true })
     expect(RetryAfter.fromError(rejected)).toEqual(Option.some(8000))
-    const http = new KernelHttpError({ url, status: 503, detail: ["overloaded", "retry after 2.5s"] })
+    const http = BackendError.rejected({ url, status: 503, reason: "overloaded; retry after 2.5s" })
     expect(RetryAfter.fromError(http)).toEqual(Option.some(2500))
   })
 
   it("finds nothing for errors that carry no wait", () => {
     const reason = "Rate Limit Exceeded for model 'gpt-4o'. Please try again later."
-    expect(RetryAfter.fromError(new KernelRejected({ url, statusCode: 429, kind: "rate_limited", reason }))).toEqual(
-      Option.none()
-    )
-    expect(RetryAfter.fromError(new KernelTimeout({ url, timeoutMs: 1000 }))).toEqual(Option.none())
+    expect(RetryAfter.fromError(BackendError.rejected({ url, status: 429, reason, inBody: true }))).toEqual(Option.none())
+    expect(RetryAfter.fromError(new BackendError.BackendTimeout({ url, timeoutMs: 1000 }))).toEqual(Option.none())
+    // A wait named in some other error's text is not a server's request.
+    const unreachable = new BackendError.BackendUnreachable({ url, detail: "retry after 5s" })
+    expect(RetryAfter.fromError(unreachable)).toEqual(Option.none())
   })
 })

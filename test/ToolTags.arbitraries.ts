@@ -260,26 +260,14 @@ export const feed = (chunks: ReadonlyArray<string>, opts: ToolTagsOptions): Arra
   return out
 }
 
-/**
- * Feeds chunks to a fresh handler parser; returns what its handler got, in the shape `parse` returns (and each text
- * delta as it came to `onText`).
- */
+/** Feeds chunks to a fresh stream parser; returns the shape `parse` returns (and each text delta to `onText`). */
 export const handle = (
   chunks: ReadonlyArray<string>,
   opts: ToolTagsOptions,
   onText: (text: string) => void = () => {}
 ): ParseResult => {
-  const events: Array<ToolTagEvent> = []
-  const p = ToolTags.makeParser({
-    text: (text) => {
-      onText(text)
-      events.push({ _tag: "TextDelta", text })
-    },
-    toolCall: ({ arguments: args, id, name }) => void events.push({ _tag: "ToolCallEnd", id, name, arguments: args }),
-    invalid: (x) => void events.push(x)
-  }, opts)
-  for (const c of chunks) p.push(c)
-  p.end()
+  const events = feed(chunks, opts)
+  for (const e of events) if (e._tag === "TextDelta") onText(e.text)
   return collect(events)
 }
 

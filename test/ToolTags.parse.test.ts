@@ -304,6 +304,17 @@ describe("ToolTags.parse", () => {
     expect(Object.keys(proto[0]!.arguments)).toEqual(["__proto__"])
   })
 
+  it("schemas that share or reference themselves are read once per node, not walked path by path", () => {
+    const loop: Record<string, unknown> = {}
+    loop["anyOf"] = [loop, loop, loop, { type: "integer" }]
+    // 60 levels, each naming the next twice: 2^60 paths through 61 nodes.
+    let chain: Record<string, unknown> = { type: "boolean" }
+    for (let i = 0; i < 60; i++) chain = { anyOf: [chain, chain] }
+    const defs = [{ name: "t", parameters: { type: "object", properties: { a: loop, b: chain } } }]
+    const text = block("<invoke name=\"t\"><parameter name=\"a\">7</parameter><parameter name=\"b\">true</parameter></invoke>")
+    expect(callsOf(ToolTags.parse(text, { tools: defs }))).toEqual([{ name: "t", arguments: { a: 7, b: true } }])
+  })
+
   it.prop("never throws, on any input and options", [fc.oneof(fc.string({ unit: "binary" }), markup, message), options], ([text, opts]) => {
     const r = ToolTags.parse(text, opts)
     const events = feed([text], opts)

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as fc from "fast-check"
+import type * as Backend from "../src/Backend.js"
 import type { ChatMessage, Context } from "../src/ToolTags.js"
 import * as ToolTags from "../src/ToolTags.js"
 import { calls, callsOf, counter, feed, collect, textOf, tools } from "./ToolTags.arbitraries.js"
@@ -139,6 +140,9 @@ describe("ToolTags rendering", () => {
       ]
     }
     const out = ToolTags.renderContext(context)
+    // What a backend is sent: the rendered messages are backend messages as they are.
+    const sent: ReadonlyArray<Backend.Message> = out
+    expect(sent).toBe(out)
     expect(out.map((m) => m.role)).toEqual(["system", "user", "assistant", "user", "assistant", "user"])
     expect(out[0]!.content).toBe("You are helpful.\n\n" + ToolTags.renderToolsPrompt(tools))
     expect(out[1]).toEqual({ role: "user", content: "What is in /tmp?" })

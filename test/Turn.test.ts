@@ -1,3 +1,4 @@
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { describe, expect, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
@@ -7,11 +8,15 @@ import * as Aios from "../src/Aios.js"
 import type * as AiosConfig from "../src/AiosConfig.js"
 import * as ReferenceKernel from "../src/testing/ReferenceKernel.js"
 import type * as ToolTags from "../src/ToolTags.js"
-import { estimateTokens, Turn, type TurnEvent, type TurnRequest } from "../src/Turn.js"
+import { estimateTokens } from "../src/Backend.js"
+import { Turn, type TurnEvent, type TurnRequest } from "../src/Turn.js"
 import { configFor } from "./util.js"
 
 const stack = (options: ReferenceKernel.Options = {}, config: AiosConfig.AiosConfigInput = {}) =>
-  Aios.layerWith(configFor(config)).pipe(Layer.provideMerge(ReferenceKernel.layer(options)))
+  Aios.layerWith(configFor(config)).pipe(
+    Layer.provideMerge(ReferenceKernel.layer(options)),
+    Layer.provide(NodeHttpClient.layerUndici)
+  )
 
 const withStack = (options: ReferenceKernel.Options = {}, config: AiosConfig.AiosConfigInput = {}) =>
 <A, E>(effect: Effect.Effect<A, E, Aios.Services | ReferenceKernel.ReferenceKernel>) =>
@@ -118,7 +123,7 @@ describe("Turn", () => {
       const kernel = yield* ReferenceKernel.ReferenceKernel
       kernel.script(...Array.from({ length: 3 }, () => ({ _tag: "Status", statusCode: 429 }) as const))
       const error = yield* Effect.flip(run({ model: "echo", context: { messages: [{ role: "user", content: "x" }] } }))
-      expect(error).toMatchObject({ _tag: "KernelRejected", kind: "rate_limited" })
+      expect(error).toMatchObject({ _tag: "BackendRejected", kind: "rate_limit" })
       expect(kernel.count("/query")).toBe(3)
     }).pipe(withStack({}, { retry: { delayMs: 0, maxRetries: 2 } })))
 
@@ -129,12 +134,13 @@ describe("Turn", () => {
       expect((yield* ReferenceKernel.ReferenceKernel).count("/query")).toBe(0)
     }).pipe(withStack()))
 
-  it.effect("an empty reply is a typed empty-response error, not an empty message", () =>
+  it.effect("an empty reply is the model's empty reply, not a broken kernel", () =>
     Effect.gen(function*() {
       ;(yield* ReferenceKernel.ReferenceKernel).script({ _tag: "Reply", text: "" })
       const error = yield* Effect.flip(run({ model: "echo", context: { messages: [{ role: "user", content: "x" }] } }))
-      expect(error).toMatchObject({ _tag: "KernelMalformedResponse" })
-      expect(error.message).toContain("empty response")
+      expect(error).toMatchObject({ _tag: "EmptyReply", kind: "empty_reply", model: "echo" })
+      expect(error.message).toContain("empty reply")
+      expect(error.message).not.toContain("malformed")
     }).pipe(withStack()))
 
   it.effect("turns do not re-read the model list: 50 turns, one /core/llms/list", () =>
@@ -157,28 +163,32 @@ describe("Turn", () => {
       expect(finish).toMatchObject({ _tag: "Finish", reason: "toolUse", usage: { estimated: false } })
     }).pipe(withStack({ streamChunkChars: 3 }, { backend: "openai-compatible" })))
 
-  const sameEvents = Effect.gen(function*() {
-    const turn = yield* Turn
-    const requests: ReadonlyArray<TurnRequest> = [
-      { model: "echo", context: { messages: [{ role: "user", content: "a & b < c" }] } },
-      { model: "tool-user", context: { messages: [{ role: "user", content: "read notes.txt limit=2" }], tools: [readTool] } },
-      { model: "tool-user", toolCalls: "native", context: { messages: [{ role: "user", content: "read x.md" }], tools: [readTool] } }
-    ]
-    // Ids are fresh per turn; everything else must match.
-    const normalize = (events: ReadonlyArray<TurnEvent>) =>
-      JSON.stringify(events).replace(/"id":"[A-Za-z0-9]+"/g, "\"id\":\"ID\"")
-    for (const request of requests) {
-      const viaStream = yield* Stream.runCollect(turn.run(request)).pipe(Effect.map(Chunk.toReadonlyArray))
-      const pushed: Array<TurnEvent> = []
-      yield* turn.runWith(request, (event) => void pushed.push(event))
-      expect(normalize(pushed)).toBe(normalize(viaStream))
-      expect(pushed.at(-1)?._tag).toBe("Finish")
-    }
-  })
+  // One path for every backend: the events differ only in how the text is cut and whether usage was reported.
+  const eventsOf = (request: TurnRequest, options: ReferenceKernel.Options, config: AiosConfig.AiosConfigInput) =>
+    run(request).pipe(withStack(options, config))
+  const normalize = (events: ReadonlyArray<TurnEvent>) =>
+    JSON.stringify([
+      text(events),
+      events.flatMap((e) => (e._tag === "ToolCallDelta" ? [e.argumentsDelta] : [])).join(""),
+      events
+        .filter((e) => e._tag !== "TextDelta" && e._tag !== "ToolCallDelta")
+        .map((e) => (e._tag === "Finish" ? { ...e, usage: undefined } : e))
+    ]).replace(/"id":"[A-Za-z0-9]+"/g, "\"id\":\"ID\"")
 
-  it.effect("runWith hands over exactly the events of run (AIOS: one piece)", () => sameEvents.pipe(withStack()))
-  it.effect("runWith hands over exactly the events of run (OpenAI-compatible: streamed)", () =>
-    sameEvents.pipe(withStack({ streamChunkChars: 5 }, { backend: "openai-compatible" })))
+  it.effect("AIOS (one piece) and OpenAI-compatible (streamed) give the same events through the one run", () =>
+    Effect.gen(function*() {
+      const requests: ReadonlyArray<TurnRequest> = [
+        { model: "echo", context: { messages: [{ role: "user", content: "a & b < c" }] } },
+        { model: "tool-user", context: { messages: [{ role: "user", content: "read notes.txt limit=2" }], tools: [readTool] } },
+        { model: "tool-user", toolCalls: "native", context: { messages: [{ role: "user", content: "read x.md" }], tools: [readTool] } }
+      ]
+      for (const request of requests) {
+        const aios = yield* eventsOf(request, {}, {})
+        const v1 = yield* eventsOf(request, { streamChunkChars: 5 }, { backend: "openai-compatible" })
+        expect(normalize(v1)).toBe(normalize(aios))
+        expect(aios.at(-1)?._tag).toBe("Finish")
+      }
+    }))
 
   it.effect("native tools refused by the endpoint: the turn falls back to tags, and later turns start there", () =>
     Effect.gen(function*() {
@@ -193,9 +203,8 @@ describe("Turn", () => {
       expect(first.find((e) => e._tag === "ToolCallEnd")).toMatchObject({ name: "read", arguments: { path: "notes.txt" } })
       const sent = kernel.requests("/v1/chat/completions").map((r) => r.body as { tools?: ReadonlyArray<unknown> })
       expect(sent.map((b) => (b.tools ?? []).length > 0)).toEqual([true, false])
-      const pushed: Array<TurnEvent> = []
-      yield* turn.runWith(request, (event) => void pushed.push(event))
-      expect(pushed.find((e) => e._tag === "ToolCallEnd")).toMatchObject({ name: "read" })
+      const second = yield* Stream.runCollect(turn.run(request)).pipe(Effect.map(Chunk.toReadonlyArray))
+      expect(second.find((e) => e._tag === "ToolCallEnd")).toMatchObject({ name: "read" })
       expect(kernel.count("/v1/chat/completions")).toBe(3)
     }).pipe(withStack({ nativeTools: false }, { backend: "openai-compatible" })))
 })

@@ -9,8 +9,7 @@ import { createServer } from "node:net"
 import * as Path from "node:path"
 import { run } from "../src/cli/Cli.js"
 import * as Output from "../src/cli/Output.js"
-import { cliFixture, inProcess } from "./cliFixture.js"
-import { deadUrl } from "./util.js"
+import { cliFixture, deadUrl, inProcess } from "./cliFixture.js"
 
 const { kernel, root: dir, cli } = cliFixture({ prefix: "effect-aios-cli-" })
 
@@ -108,6 +107,17 @@ describe("chat", () => {
       expect(r.code).toBe(0)
       expect(r.stdout).toBe(`${prompt}\n`)
       expect(r.writes).toBeGreaterThan(3)
+    }))
+
+  // Live clock: the retry waits AIOS_RETRY_DELAY_MS (1 ms) on the real schedule.
+  it.live("a retried rate limit: the warning goes to stderr, stdout carries the answer only", () =>
+    Effect.gen(function*() {
+      kernel.script({ _tag: "Status", statusCode: 429 })
+      const r = yield* cli(["chat", "-m", "echo", "--url", kernel.url, "hi"], { AIOS_RETRY_DELAY_MS: "1" })
+      expect(r.code).toBe(0)
+      expect(r.stdout).toBe("hi\n")
+      expect(r.stderr).toMatch(/^effect-aios warn: Retrying .*rate_limit/m)
+      expect(kernel.count("/query")).toBe(2)
     }))
 
   it.effect("an unknown model: exit code 1 naming the model, the URL and what is available", () =>

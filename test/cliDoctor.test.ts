@@ -6,8 +6,7 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import { mkdir, readFile, writeFile } from "node:fs/promises"
 import * as Path from "node:path"
-import { cliFixture } from "./cliFixture.js"
-import { deadUrl } from "./util.js"
+import { cliFixture, deadUrl } from "./cliFixture.js"
 
 const { kernel, root, pluginDir, cli } = cliFixture({ prefix: "effect-aios-doctor-", plugin: true, home: true })
 

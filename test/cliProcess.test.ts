@@ -7,7 +7,7 @@ import { type ChildProcess, spawn } from "node:child_process"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
 import { type Handle, startReferenceKernel } from "../src/testing/ReferenceKernel.js"
-import { deadUrl } from "./util.js"
+import { deadUrl } from "./cliFixture.js"
 
 const root = fileURLToPath(new URL("../", import.meta.url))
 const main = Path.join(root, "src", "cli", "main.ts")
@@ -77,6 +77,14 @@ describe("effect-aios as a process", () => {
   it("chat streams the answer to stdout and exits 0", async () => {
     const r = await effectAios(["chat", "--model", "echo", "--url", kernel.url, "ping", "from", "a", "process"])
     expect(r).toMatchObject({ code: 0, stdout: "ping from a process\n" })
+  })
+
+  it("chat logs a retry on stderr only: stdout is the answer alone", async () => {
+    kernel.reset()
+    kernel.script({ _tag: "Status", statusCode: 429 })
+    const r = await effectAios(["chat", "--model", "echo", "--url", kernel.url, "still", "answered"], { AIOS_RETRY_DELAY_MS: "1" })
+    expect(r).toMatchObject({ code: 0, stdout: "still answered\n" })
+    expect(r.stderr).toMatch(/^effect-aios warn: Retrying .*rate_limit/m)
   })
 
   it("wrong usage: exit code 2", async () => {

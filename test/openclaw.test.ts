@@ -167,13 +167,29 @@ describe("createStreamFn", () => {
       expect(result.errorMessage).toContain(`reported ${statusCode}`)
       expect(p.classifyFailoverReason({ errorMessage: result.errorMessage!, code: result.errorCode, errorType: result.errorType }))
         .toBe(reason)
+      // Where the code and type are lost on the way, the message alone says the same.
+      expect(p.classifyFailoverReason({ errorMessage: result.errorMessage! })).toBe(reason)
     }
   })
 
   it("rate limits beyond the turn's budget fail as rate_limit; within it the turn succeeds", async () => {
     const p = provider({ retry: { delayMs: 0, maxRetries: 2 } })
     kernel.script({ _tag: "Status", statusCode: 429 }, { _tag: "Status", statusCode: 429 })
-    expect((await collect(p, "echo", user("ok"))).result.stopReason).toBe("stop")
+    warnings.length = 0
+    const stdout: Array<string> = []
+    const write = process.stdout.write
+    process.stdout.write = ((chunk: string | Uint8Array) => {
+      stdout.push(String(chunk))
+      return true
+    }) as typeof write
+    try {
+      expect((await collect(p, "echo", user("ok"))).result.stopReason).toBe("stop")
+    } finally {
+      process.stdout.write = write
+    }
+    // The retries are logged through the host's logger, never on stdout (OpenClaw's --json output).
+    expect(warnings.filter((w) => w.startsWith("[aios] Retrying turn"))).toHaveLength(2)
+    expect(stdout.join("")).not.toContain("Retrying")
     kernel.script(...Array.from({ length: 3 }, () => ({ _tag: "Status", statusCode: 429 }) as const))
     const { result } = await collect(p, "echo", user("x"))
     expect(p.classifyFailoverReason({ errorMessage: result.errorMessage!, code: result.errorCode, errorType: result.errorType }))
@@ -195,11 +211,15 @@ describe("createStreamFn", () => {
     })
     const iterator = (await stream)[Symbol.asyncIterator]()
     expect((await iterator.next()).value?.type).toBe("start")
+    while (kernel.openQueries() === 0) await new Promise((r) => setImmediate(r))
     controller.abort()
     const next = (await iterator.next()).value as Extract<AssistantMessageEvent, { type: "error" }>
     expect(next).toMatchObject({ type: "error", reason: "aborted" })
     expect((await (await stream).result()).stopReason).toBe("aborted")
     expect((await iterator.next()).done).toBe(true)
+    // The turn was interrupted: its HTTP request is gone, so the kernel's scripted hang ends.
+    while (kernel.openQueries() > 0) await new Promise((r) => setImmediate(r))
+    expect(kernel.count("/query")).toBe(1)
   })
 
   it("abort during a 20 s retry wait ends the turn at once (the wait is not served)", async () => {
@@ -216,6 +236,18 @@ describe("createStreamFn", () => {
     controller.abort()
     expect(((await iterator.next()).value as { reason: string }).reason).toBe("aborted")
     expect(kernel.count("/query")).toBe(1)
+  })
+
+  it("the turn starts on the call: result() resolves without anyone iterating", async () => {
+    const p = provider()
+    const stream = await p.createStreamFn({ provider: "aios", modelId: "echo" })(modelFor(p, "echo"), user("unread"), {})
+    const result = await stream.result()
+    expect(result.stopReason).toBe("stop")
+    expect(result.content).toEqual([{ type: "text", text: "unread" }])
+    // The events wait for a late consumer.
+    const events: Array<AssistantMessageEvent> = []
+    for await (const e of stream) events.push(e)
+    expect(events.map((e) => e.type)).toEqual(["start", "text_start", "text_delta", "text_end", "done"])
   })
 
   it("an already-aborted signal: aborted at once, nothing sent", async () => {

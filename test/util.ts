@@ -1,9 +1,12 @@
+import type * as HttpClient from "@effect/platform/HttpClient"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as AiosBackend from "../src/AiosBackend.js"
 import * as AiosConfig from "../src/AiosConfig.js"
-import * as KernelClient from "../src/KernelClient.js"
+import type * as Backend from "../src/Backend.js"
 import * as ModelCatalog from "../src/ModelCatalog.js"
+import * as OpenAiBackend from "../src/OpenAiBackend.js"
 import * as ReferenceKernel from "../src/testing/ReferenceKernel.js"
 
 /** A reference kernel on an ephemeral loopback port, with an `AiosConfig` pointing at it. */
@@ -21,12 +24,19 @@ export const configFor = (config: AiosConfig.AiosConfigInput = {}) =>
       AiosConfig.make({ ...config, baseUrl: config.backend === "openai-compatible" ? `${k.url}/v1` : k.url }))
   ).pipe(Layer.orDie)
 
-/** Reference kernel + config + KernelClient (fetch) + ModelCatalog. */
-export const clientStack = (options: ReferenceKernel.Options = {}, config: AiosConfig.AiosConfigInput = {}) =>
+/**
+ * Reference kernel + config + the backend `config.backend` names (AIOS, or OpenAI-compatible at its `/v1`) over
+ * an HttpClient (undici unless given) + ModelCatalog.
+ */
+export const backendStack = (
+  options: ReferenceKernel.Options = {},
+  config: AiosConfig.AiosConfigInput = {},
+  httpClient: Layer.Layer<HttpClient.HttpClient> = NodeHttpClient.layerUndici
+) =>
   ModelCatalog.layer.pipe(
-    Layer.provideMerge(KernelClient.layer),
+    Layer.provideMerge(config.backend === "openai-compatible" ? OpenAiBackend.layer : AiosBackend.layer),
     Layer.provideMerge(kernelWithConfig(options, config)),
-    Layer.provideMerge(NodeHttpClient.layerUndici)
+    Layer.provideMerge(httpClient)
   )
 
 /** A loopback URL where nothing listens (a port that was just freed). */
@@ -43,8 +53,8 @@ export const deadUrl = (): Promise<string> =>
     })
   )
 
-/** An OpenAI-format `read` tool, as native tool tests send it. */
-export const nativeReadTool = {
-  type: "function" as const,
-  function: { name: "read", parameters: { type: "object", properties: { path: { type: "string" } }, required: ["path"] } }
+/** A native `read` tool, as native tool tests send it (each backend renders it in its wire format). */
+export const nativeReadTool: Backend.Tool = {
+  name: "read",
+  parameters: { type: "object", properties: { path: { type: "string" } }, required: ["path"] }
 }

@@ -9,6 +9,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Ref from "effect/Ref"
 import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
 
@@ -18,7 +19,7 @@ import * as SubscriptionRef from "effect/SubscriptionRef"
 export interface Service {
   /** Writes `text` to standard output as is. */
   readonly out: (text: string) => Effect.Effect<void>
-  /** Writes `text` to standard error as is. */
+  /** Writes `text` to standard error as is. Must not suspend: the CLI's logger runs it inside a log call. */
   readonly err: (text: string) => Effect.Effect<void>
 }
 
@@ -66,14 +67,15 @@ export interface Captured {
  */
 export const capture: Effect.Effect<readonly [Service, Captured]> = Effect.gen(function*() {
   const stdout = yield* SubscriptionRef.make("")
-  const stderr = yield* SubscriptionRef.make("")
+  // A plain Ref: its update never waits, so the logger may run it synchronously.
+  const stderr = yield* Ref.make("")
   const service: Service = {
     out: (text) => SubscriptionRef.update(stdout, (s) => s + text),
-    err: (text) => SubscriptionRef.update(stderr, (s) => s + text)
+    err: (text) => Ref.update(stderr, (s) => s + text)
   }
   const captured: Captured = {
     stdout: SubscriptionRef.get(stdout),
-    stderr: SubscriptionRef.get(stderr),
+    stderr: Ref.get(stderr),
     waitForStdout: (pattern) =>
       stdout.changes.pipe(
         Stream.filterMap((s) => Option.fromNullable(s.match(pattern))),

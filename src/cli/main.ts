@@ -15,6 +15,8 @@ import * as Output from "./Output.js"
 
 NodeRuntime.runMain(run(process.argv).pipe(Effect.provide(Layer.merge(NodeContext.layer, Output.layerProcess))), {
   disableErrorReporting: true,
+  // `run` logs to stderr itself; the pretty logger would write to stdout, which carries the answer only.
+  disablePrettyLogger: true,
   teardown: (exit, onExit) =>
     onExit(
       Exit.isSuccess(exit)

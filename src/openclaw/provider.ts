@@ -1,42 +1,41 @@
 /**
  * `makeAiosProvider`: the effect-aios services as an OpenClaw provider (`aios`, models `aios/<name>`). The hooks
- * translate; policy (caching, retries, parsing, classification) lives in the services. The Effect runtime
- * behind them is built once, on the first hook that needs it, never in `register`.
+ * translate; policy (caching, retries, parsing, classification) lives in the services. The Effect runtime behind
+ * them is one `ManagedRuntime`, built on the first hook that needs it, never in `register`.
  *
- * @since 0.1.0
+ * @since 0.2.0
  */
 import type { StreamFn } from "@openclaw/ai"
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Option from "effect/Option"
 import * as Aios from "../Aios.js"
 import * as AiosConfig from "../AiosConfig.js"
-import * as Failover from "../Failover.js"
-import { ModelCatalog, type ModelRow, rowFor } from "../ModelCatalog.js"
-import { makeStreamFn, type TurnRunner } from "./stream.js"
+import { ModelCatalog } from "../ModelCatalog.js"
+import * as Failover from "./failover.js"
+import { AUTH_ENV_VAR, type ModelRow, PROVIDER_ID, providerEntry, type ProviderEntry, rowFor, type RuntimeModel } from "./models.js"
+import { makeStreamFn } from "./stream.js"
 
-/** The provider id, and the prefix of model refs (`aios/<kernel model name>`). */
-export const PROVIDER_ID = "aios"
-/** The env var that authorizes the provider for agent turns (any value: the kernel holds the real keys). */
-export const AUTH_ENV_VAR = "AIOS_API_KEY"
-
-/** A model as OpenClaw resolves it at run time: a catalog row plus where it lives. */
-export interface RuntimeModel extends ModelRow {
-  readonly provider: string
-  readonly api: "openai-completions"
-  readonly baseUrl: string
-}
-
-/** The context OpenClaw passes to model hooks (the fields used here). */
+/**
+ * The context OpenClaw passes to model hooks (the fields used here).
+ *
+ * @since 0.2.0
+ */
 export interface ModelHookContext {
   readonly provider: string
   readonly modelId: string
 }
 
-/** OpenClaw's logger for plugins. */
+/**
+ * OpenClaw's logger for plugins.
+ *
+ * @since 0.2.0
+ */
 export interface HostLogger {
   readonly debug?: ((message: string) => void) | undefined
   readonly info: (message: string) => void
@@ -44,7 +43,11 @@ export interface HostLogger {
   readonly error: (message: string) => void
 }
 
-/** What an auth method's `run` returns: a config patch with the loopback provider entry. */
+/**
+ * What an auth method's `run` returns: a config patch with the loopback provider entry.
+ *
+ * @since 0.2.0
+ */
 export interface AuthResult {
   readonly profiles: Array<never>
   readonly configPatch: { readonly models: { readonly providers: Record<string, ProviderEntry> } }
@@ -52,18 +55,11 @@ export interface AuthResult {
   readonly notes: Array<string>
 }
 
-/** A `models.providers.aios` config entry (OpenClaw's `ModelProviderConfig`). */
-export interface ProviderEntry {
-  readonly baseUrl: string
-  readonly api: "openai-completions"
-  readonly models: Array<ModelRow>
-}
-
 /**
- * The part of OpenClaw's `ProviderPlugin` this provider implements (checked against the real type by the
- * e2e contract test; declared here so the plugin needs nothing from the host at build or run time).
+ * The part of OpenClaw's `ProviderPlugin` this provider implements (checked against the real type by the e2e
+ * contract test; declared here so the plugin needs nothing from the host at build or run time).
  *
- * @since 0.1.0
+ * @since 0.2.0
  */
 export interface AiosProviderPlugin {
   readonly id: string
@@ -88,7 +84,7 @@ export interface AiosProviderPlugin {
 }
 
 /** Effect logs go to the host's logger: stdout belongs to OpenClaw (its `--json` output). */
-const hostLogger = (logger: HostLogger) =>
+const hostLogger = (logger: HostLogger): Layer.Layer<never> =>
   Logger.replace(
     Logger.defaultLogger,
     Logger.make(({ annotations, logLevel, message }) => {
@@ -103,18 +99,24 @@ const hostLogger = (logger: HostLogger) =>
     })
   )
 
-/** Writes to stderr, never stdout. */
+/**
+ * Writes to stderr, never stdout: the logger when the host gives none.
+ *
+ * @since 0.2.0
+ */
 export const stderrLogger: HostLogger = {
   info: (m) => process.stderr.write(`${m}\n`),
   warn: (m) => process.stderr.write(`${m}\n`),
   error: (m) => process.stderr.write(`${m}\n`)
 }
 
+const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error))
+
 /**
  * Builds the provider. Options are the AiosConfig shape (`plugins.entries.aios.config`); an invalid one makes
  * every hook report the configuration error instead of failing `register`.
  *
- * @since 0.1.0
+ * @since 0.2.0
  */
 export const makeAiosProvider = (
   options: AiosConfig.AiosConfigInput = {},
@@ -124,28 +126,31 @@ export const makeAiosProvider = (
   const config = Either.getOrElse(decoded, () => AiosConfig.defaults)
   const logger = host.logger ?? stderrLogger
   let runtime: ManagedRuntime.ManagedRuntime<Aios.Services, AiosConfig.AiosConfigError> | undefined
-  const getRuntime = () => {
-    if (Either.isLeft(decoded)) throw decoded.left
-    // Tracing off: this runtime has no tracer but the native one, which nobody reads, so a span per request
-    // (and its trace headers) is pure per-turn cost here (bench/adapter.ts). Effect users of `Aios.layer` keep them.
+  // Tracing off: nobody reads this runtime's spans, and each would cost the turn a span and trace headers.
+  const getRuntime = () =>
     runtime ??= ManagedRuntime.make(
-      Aios.layer(options).pipe(Layer.provide(Layer.merge(hostLogger(logger), Layer.setTracerEnabled(false))))
+      Aios.layerNode(options).pipe(Layer.provide(Layer.merge(hostLogger(logger), Layer.setTracerEnabled(false))))
     )
-    return runtime
-  }
-  const runner = (): TurnRunner => getRuntime()
-  const row = (name: string): RuntimeModel => ({
+  /** Runs an effect on the runtime; rejects with the error itself (not a FiberFailure), so its message shows. */
+  const run = <A, E>(effect: Effect.Effect<A, E, Aios.Services>): Promise<A> =>
+    Either.isLeft(decoded)
+      ? Promise.reject(decoded.left)
+      : getRuntime().runPromiseExit(effect).then((exit) =>
+        Exit.isSuccess(exit) ? exit.value : Promise.reject(Cause.squash(exit.cause))
+      )
+  const rows = (): Promise<ReadonlyArray<ModelRow>> =>
+    run(Effect.flatMap(ModelCatalog, (catalog) => catalog.list)).then((models) =>
+      models.map((m) => rowFor(config, m.name))
+    )
+  const runtimeModel = (name: string): RuntimeModel => ({
     ...rowFor(config, name),
     provider: PROVIDER_ID,
     api: "openai-completions",
     baseUrl: config.baseUrl
   })
-  const rows = () => getRuntime().runPromise(Effect.flatMap(ModelCatalog, (c) => c.rows))
-  const entry = (models: ReadonlyArray<ModelRow>): ProviderEntry => ({
-    baseUrl: config.baseUrl,
-    api: "openai-completions",
-    models: [...models]
-  })
+  const streamFn = makeStreamFn(() =>
+    Either.isLeft(decoded) ? Effect.fail(decoded.left) : getRuntime().runtimeEffect
+  )
 
   return {
     id: PROVIDER_ID,
@@ -161,7 +166,7 @@ export const makeAiosProvider = (
         const models = await rows()
         return {
           profiles: [],
-          configPatch: { models: { providers: { [PROVIDER_ID]: entry(models) } } },
+          configPatch: { models: { providers: { [PROVIDER_ID]: providerEntry(config.baseUrl, models) } } },
           ...(models[0] !== undefined ? { defaultModel: `${PROVIDER_ID}/${models[0].id}` } : {}),
           notes: [`${models.length} model(s) from the AIOS kernel at ${config.baseUrl}`]
         }
@@ -171,28 +176,31 @@ export const makeAiosProvider = (
       order: "simple",
       run: async () => {
         try {
-          return { provider: entry(await rows()) }
+          return { provider: providerEntry(config.baseUrl, await rows()) }
         } catch (error) {
-          logger.warn(`[aios] model catalog unavailable: ${error instanceof Error ? error.message : String(error)}`)
+          logger.warn(`[aios] model catalog unavailable: ${messageOf(error)}`)
           return null
         }
       }
     },
     resolveDynamicModel: (ctx) => {
       if (Either.isLeft(decoded)) return undefined
-      // Sync hook, no I/O: a name the cached list lacks is unknown; before any list, any name resolves (the turn
-      // validates it against the kernel before /query).
+      // Sync hook, no I/O: a name the cached list lacks is unknown; before any list (or while the runtime is still
+      // being built), any name resolves, and the turn checks it against the server before calling.
       const cached = runtime === undefined
         ? Option.none()
-        : runtime.runSync(Effect.flatMap(ModelCatalog, (c) => c.cached))
-      return Option.isSome(cached) && !cached.value.some((m) => m.name === ctx.modelId) ? undefined : row(ctx.modelId)
+        : Exit.getOrElse(runtime.runSyncExit(Effect.flatMap(ModelCatalog, (c) => c.cached)), () => Option.none())
+      return Option.isSome(cached) && !cached.value.some((m) => m.name === ctx.modelId)
+        ? undefined
+        : runtimeModel(ctx.modelId)
     },
     prepareDynamicModel: async () => {
       await rows().catch(() => undefined)
     },
-    createStreamFn: () => makeStreamFn(runner),
+    createStreamFn: () => streamFn,
     classifyFailoverReason: (ctx) => Failover.classifyHookContext(ctx),
-    matchesContextOverflowError: (ctx) => Failover.isContextOverflow(ctx.errorMessage),
+    // The whole context, so our own `errorCode` decides before the words do.
+    matchesContextOverflowError: (ctx) => Failover.isContextOverflow(ctx),
     dispose: async () => {
       const current = runtime
       runtime = undefined

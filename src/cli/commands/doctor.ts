@@ -11,10 +11,11 @@ import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Path from "node:path"
 import * as AiosConfig from "../../AiosConfig.js"
-import { KernelClient } from "../../KernelClient.js"
-import { AUTH_ENV_VAR } from "../../openclaw/provider.js"
+import { Backend } from "../../Backend.js"
+import * as OpenClawConfig from "../../openclaw/config.js"
+import { AUTH_ENV_VAR, PROVIDER_ID } from "../../openclaw/models.js"
 import { CliError } from "../CliError.js"
-import * as OpenClawConfig from "../OpenClawConfig.js"
+import * as ConfigFile from "../ConfigFile.js"
 import * as Output from "../Output.js"
 import * as PluginDir from "../PluginDir.js"
 import { configOption, kernelConfig, PROBE_TIMEOUT_MS, stack, toCliError, urlOption } from "./shared.js"
@@ -50,10 +51,10 @@ export const checks = (args: { readonly config: Option.Option<string>; readonly 
 
     // The config is read first (the kernel URL may come from it) but reported third, in the documented order.
     const loaded = yield* Effect.either(
-      OpenClawConfig.resolvePath(args.config).pipe(Effect.flatMap(OpenClawConfig.load))
+      ConfigFile.resolvePath(args.config).pipe(Effect.flatMap(ConfigFile.load))
     )
     const doc = Either.isRight(loaded) && loaded.right.exists ? loaded.right.doc : undefined
-    const pluginConfig = OpenClawConfig.getAt(doc, ["plugins", "entries", OpenClawConfig.PLUGIN_ID, "config"])
+    const pluginConfig = OpenClawConfig.getAt(doc, ["plugins", "entries", PROVIDER_ID, "config"])
     const base = (OpenClawConfig.isObject(pluginConfig) ? pluginConfig : {}) as AiosConfig.AiosConfigInput
     // The kernel the gateway's plugin will use: --url, else its configured baseUrl, else the default. The plugin
     // does not read AIOS_URL, so that variable counts only when there is no OpenClaw config yet.
@@ -79,7 +80,7 @@ export const checks = (args: { readonly config: Option.Option<string>; readonly 
       out.push(fail("models", undefined, "skipped: no kernel configuration"))
     } else {
       const url = values.right.baseUrl
-      const probe = yield* Effect.flatMap(KernelClient, (k) => Effect.all([Effect.either(k.status), Effect.either(k.listModels)])).pipe(
+      const probe = yield* Effect.flatMap(Backend, (k) => Effect.all([Effect.either(k.status), Effect.either(k.listModels)])).pipe(
         Effect.provide(stack(values.right))
       )
       const [status, list] = probe
@@ -130,14 +131,14 @@ export const checks = (args: { readonly config: Option.Option<string>; readonly 
     }
 
     // 4. plugin installed and enabled
-    const home = yield* Effect.orElseSucceed(OpenClawConfig.userHome, () => "")
+    const home = yield* Effect.orElseSucceed(ConfigFile.userHome, () => "")
     const problems: Array<string> = []
     let fix: string | undefined = setupCommand
     const paths = OpenClawConfig.getAt(doc, ["plugins", "load", "paths"])
     const dirs = Array.isArray(paths) ? paths.filter((p): p is string => typeof p === "string") : []
     const found = yield* Effect.forEach(dirs, (dir) =>
-      PluginDir.read(Path.resolve(dir.startsWith("~") && home !== "" ? Path.join(home, dir.slice(1)) : dir)))
-    const plugin = found.flatMap((p) => (Option.isSome(p) && p.value.id === OpenClawConfig.PLUGIN_ID ? [p.value] : []))[0]
+      PluginDir.read(Path.resolve(OpenClawConfig.expandHome(dir, home === "" ? undefined : home))))
+    const plugin = found.flatMap((p) => (Option.isSome(p) && p.value.id === PROVIDER_ID ? [p.value] : []))[0]
     if (plugin === undefined) {
       problems.push("no folder in plugins.load.paths holds the aios plugin")
     } else {
@@ -147,12 +148,12 @@ export const checks = (args: { readonly config: Option.Option<string>; readonly 
         fix = `cd ${plugin.dir} && npm run build`
       }
     }
-    if (OpenClawConfig.getAt(doc, ["plugins", "entries", OpenClawConfig.PLUGIN_ID, "enabled"]) !== true) {
+    if (OpenClawConfig.getAt(doc, ["plugins", "entries", PROVIDER_ID, "enabled"]) !== true) {
       problems.push("plugins.entries.aios.enabled is not true")
       fix = setupCommand
     }
     const allow = OpenClawConfig.pluginAllowList(doc)
-    if (allow !== undefined && !allow.includes(OpenClawConfig.PLUGIN_ID)) {
+    if (allow !== undefined && !allow.includes(PROVIDER_ID)) {
       problems.push("plugins.allow does not list \"aios\"")
       fix = setupCommand
     }
@@ -161,7 +162,7 @@ export const checks = (args: { readonly config: Option.Option<string>; readonly 
       fix = `set plugins.enabled to true in ${configPath}`
     }
     const deny = OpenClawConfig.getAt(doc, ["plugins", "deny"])
-    if (Array.isArray(deny) && deny.includes(OpenClawConfig.PLUGIN_ID)) {
+    if (Array.isArray(deny) && deny.includes(PROVIDER_ID)) {
       problems.push("plugins.deny lists \"aios\"")
       fix = `remove "aios" from plugins.deny in ${configPath}`
     }
@@ -201,12 +202,12 @@ export const checks = (args: { readonly config: Option.Option<string>; readonly 
     } else {
       const restriction = OpenClawConfig.modelRestriction(doc)
       const refProblems: Array<string> = []
-      const notAllowed = names.filter((n) => !OpenClawConfig.allowsModel(restriction, `${OpenClawConfig.PLUGIN_ID}/${n}`))
+      const notAllowed = names.filter((n) => !OpenClawConfig.allowsModel(restriction, `${PROVIDER_ID}/${n}`))
       if (notAllowed.length > 0) {
         const where = restriction._tag === "Policy" ? "agents.defaults.modelPolicy.allow" : "agents.defaults.models"
         refProblems.push(`${where} restricts models and lacks ${notAllowed.map((n) => `aios/${n}`).join(", ")}`)
       }
-      const rows = OpenClawConfig.getAt(doc, ["models", "providers", OpenClawConfig.PLUGIN_ID, "models"])
+      const rows = OpenClawConfig.getAt(doc, ["models", "providers", PROVIDER_ID, "models"])
       if (Array.isArray(rows)) {
         const ids = new Set(rows.map((r) => OpenClawConfig.getAt(r, ["id"])))
         const unlisted = names.filter((n) => !ids.has(n))

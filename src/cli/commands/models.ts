@@ -6,6 +6,7 @@
 import * as Command from "@effect/cli/Command"
 import * as Effect from "effect/Effect"
 import { ModelCatalog } from "../../ModelCatalog.js"
+import { rowFor } from "../../openclaw/models.js"
 import * as Output from "../Output.js"
 import { kernelConfig, PROBE_TIMEOUT_MS, stack, table, toCliError, urlOption } from "./shared.js"
 
@@ -15,12 +16,14 @@ import { kernelConfig, PROBE_TIMEOUT_MS, stack, table, toCliError, urlOption } f
 export const models = Command.make("models", { url: urlOption }, ({ url }) =>
   Effect.gen(function*() {
     const config = yield* kernelConfig(url, { requestTimeoutMs: PROBE_TIMEOUT_MS })
-    const rows = yield* Effect.flatMap(ModelCatalog, (catalog) =>
-      Effect.map(catalog.list, (list) =>
-        list.map((m) => {
-          const row = catalog.row(m.name)
-          return [m.name, m.backend ?? "-", String(row.contextWindow), String(row.maxTokens)]
-        }))).pipe(Effect.provide(stack(config)), Effect.mapError(toCliError))
+    const list = yield* Effect.flatMap(ModelCatalog, (catalog) => catalog.list).pipe(
+      Effect.provide(stack(config)),
+      Effect.mapError(toCliError)
+    )
+    const rows = list.map((m) => {
+      const row = rowFor(config, m.name)
+      return [m.name, m.backend ?? "-", String(row.contextWindow), String(row.maxTokens)]
+    })
     if (rows.length === 0) {
       yield* Output.errorLine(`The kernel at ${config.baseUrl} serves no models; configure one in its config.yaml.`)
       return

@@ -13,10 +13,11 @@ import * as Option from "effect/Option"
 import * as Path from "node:path"
 import { isDeepStrictEqual } from "node:util"
 import * as AiosConfig from "../../AiosConfig.js"
-import { ModelCatalog, type ModelRow } from "../../ModelCatalog.js"
-import { AUTH_ENV_VAR } from "../../openclaw/provider.js"
+import { ModelCatalog } from "../../ModelCatalog.js"
+import * as OpenClawConfig from "../../openclaw/config.js"
+import { AUTH_ENV_VAR, PROVIDER_ID, providerEntry, rowFor } from "../../openclaw/models.js"
 import { CliError } from "../CliError.js"
-import * as OpenClawConfig from "../OpenClawConfig.js"
+import * as ConfigFile from "../ConfigFile.js"
 import * as Output from "../Output.js"
 import * as PluginDir from "../PluginDir.js"
 import { configOption, kernelConfig, PROBE_TIMEOUT_MS, stack, toCliError, urlOption } from "./shared.js"
@@ -38,9 +39,9 @@ const cli = <A, R>(effect: Effect.Effect<A, unknown, R>): Effect.Effect<A, CliEr
  */
 export const loadContext = (config: Option.Option<string>, url: Option.Option<string>) =>
   Effect.gen(function*() {
-    const path = yield* cli(OpenClawConfig.resolvePath(config))
-    const loaded = yield* cli(OpenClawConfig.load(path))
-    const pluginConfig = OpenClawConfig.getAt(loaded.doc, ["plugins", "entries", OpenClawConfig.PLUGIN_ID, "config"])
+    const path = yield* cli(ConfigFile.resolvePath(config))
+    const loaded = yield* cli(ConfigFile.load(path))
+    const pluginConfig = OpenClawConfig.getAt(loaded.doc, ["plugins", "entries", PROVIDER_ID, "config"])
     const base = (OpenClawConfig.isObject(pluginConfig) ? pluginConfig : {}) as AiosConfig.AiosConfigInput
     const values = yield* kernelConfig(
       url,
@@ -77,10 +78,10 @@ const blockers = (doc: unknown, path: string): ReadonlyArray<string> => {
     out.push(`plugins.enabled is false in ${path}: OpenClaw loads no plugins until you set it to true.`)
   }
   const deny = OpenClawConfig.getAt(doc, ["plugins", "deny"])
-  if (Array.isArray(deny) && deny.includes(OpenClawConfig.PLUGIN_ID)) {
+  if (Array.isArray(deny) && deny.includes(PROVIDER_ID)) {
     out.push(`plugins.deny lists "aios" in ${path}: remove it there, or the plugin stays blocked.`)
   }
-  const entry = OpenClawConfig.getAt(doc, ["models", "providers", OpenClawConfig.PLUGIN_ID])
+  const entry = OpenClawConfig.getAt(doc, ["models", "providers", PROVIDER_ID])
   if (OpenClawConfig.isObject(entry) && entry.auth !== undefined && entry.auth !== "api-key") {
     out.push(`models.providers.aios.auth is ${JSON.stringify(entry.auth)} in ${path}: OpenClaw's local key needs it unset.`)
   }
@@ -98,29 +99,29 @@ export const setup = Command.make(
       const { loaded, path, values } = yield* loadContext(args.config, args.url)
       const pluginDir = Path.resolve(Option.getOrElse(args.pluginDir, () => PluginDir.packageRoot))
       const plugin = yield* PluginDir.read(pluginDir)
-      if (Option.isNone(plugin) || plugin.value.id !== OpenClawConfig.PLUGIN_ID) {
+      if (Option.isNone(plugin) || plugin.value.id !== PROVIDER_ID) {
         return yield* new CliError({
           message: `${pluginDir} holds no "aios" OpenClaw plugin (openclaw.plugin.json); nothing was written to ${path}.`
         })
       }
-      const catalog = yield* Effect.flatMap(ModelCatalog, (c) => Effect.all({ list: c.list, rows: c.rows })).pipe(
+      const list = yield* Effect.flatMap(ModelCatalog, (c) => c.list).pipe(
         Effect.provide(stack(values)),
         Effect.mapError((e) => new CliError({ message: `${toCliError(e).message} Nothing was written to ${path}.` }))
       )
-      if (catalog.list.length === 0) {
+      if (list.length === 0) {
         return yield* new CliError({
           message: `The kernel at ${values.baseUrl} serves no models; configure one in its config.yaml. Nothing was written to ${path}.`
         })
       }
       const loopback = OpenClawConfig.isLoopbackUrl(values.baseUrl)
-      const rows: ReadonlyArray<ModelRow> = catalog.rows
+      const names = list.map((m) => m.name)
       const planned = OpenClawConfig.setup(loaded.doc, {
         pluginDir,
         baseUrl: values.baseUrl,
         defaultBaseUrl: AiosConfig.defaults.baseUrl,
-        provider: loopback ? { baseUrl: values.baseUrl, api: "openai-completions", models: rows } : undefined,
-        models: catalog.list.map((m) => m.name),
-        home: yield* OpenClawConfig.userHome
+        provider: loopback ? providerEntry(values.baseUrl, names.map((name) => rowFor(values, name))) : undefined,
+        models: names,
+        home: yield* ConfigFile.userHome
       })
       if (Either.isLeft(planned)) {
         return yield* new CliError({
@@ -128,15 +129,14 @@ export const setup = Command.make(
         })
       }
       const { changes, doc } = planned.right
-      const names = catalog.list.map((m) => m.name)
 
       if (changes.length === 0) {
         yield* Output.line(`${path} is already set up for the aios plugin (${values.baseUrl}, ${names.length} model(s)); nothing changed.`)
       } else {
-        const previous = loaded.exists ? yield* cli(OpenClawConfig.readRecord(path)) : Option.none()
-        const backup = loaded.exists ? yield* cli(OpenClawConfig.backup(path)) : undefined
-        yield* cli(OpenClawConfig.writeAtomic(path, OpenClawConfig.serialize(doc)))
-        yield* cli(OpenClawConfig.writeRecord(path, {
+        const previous = loaded.exists ? yield* cli(ConfigFile.readRecord(path)) : Option.none()
+        const backup = loaded.exists ? yield* cli(ConfigFile.backup(path)) : undefined
+        yield* cli(ConfigFile.writeAtomic(path, ConfigFile.serialize(doc)))
+        yield* cli(ConfigFile.writeRecord(path, {
           version: 1,
           tool: "effect-aios",
           config: path,
@@ -155,7 +155,7 @@ export const setup = Command.make(
         if (!loaded.strictJson) {
           yield* Output.line("Note: the file used JSON5 syntax; it is now plain JSON (comments are in the backup).")
         }
-        yield* Output.line(`What was added is recorded in ${OpenClawConfig.recordPath(path)} for \`effect-aios openclaw remove\`.`)
+        yield* Output.line(`What was added is recorded in ${ConfigFile.recordPath(path)} for \`effect-aios openclaw remove\`.`)
       }
 
       const missing = PluginDir.missingEntries(plugin.value)
@@ -181,18 +181,18 @@ export const setup = Command.make(
  */
 export const remove = Command.make("remove", { config: configOption }, (args) =>
   Effect.gen(function*() {
-    const path = yield* cli(OpenClawConfig.resolvePath(args.config))
-    const loaded = yield* cli(OpenClawConfig.load(path))
-    const record = yield* cli(OpenClawConfig.readRecord(path))
+    const path = yield* cli(ConfigFile.resolvePath(args.config))
+    const loaded = yield* cli(ConfigFile.load(path))
+    const record = yield* cli(ConfigFile.readRecord(path))
     if (Option.isNone(record)) {
       return yield* new CliError({
         message: `No effect-aios setup is recorded for ${path} (${
-          OpenClawConfig.recordPath(path)
+          ConfigFile.recordPath(path)
         } not found); nothing was changed.`
       })
     }
     if (!loaded.exists) {
-      yield* cli(OpenClawConfig.writeRecord(path, undefined))
+      yield* cli(ConfigFile.writeRecord(path, undefined))
       yield* Output.line(`${path} no longer exists; removed the stale setup record.`)
       return
     }
@@ -201,19 +201,19 @@ export const remove = Command.make("remove", { config: configOption }, (args) =>
     if (isDeepStrictEqual(doc, loaded.doc)) {
       yield* Output.line(`Nothing of the setup was left in ${path}; the file is unchanged.`)
     } else {
-      const backup = yield* cli(OpenClawConfig.backup(path))
+      const backup = yield* cli(ConfigFile.backup(path))
       if (record.value.createdFile && isDeepStrictEqual(doc, {})) {
         yield* fs.remove(path).pipe(
           Effect.mapError((e) => new CliError({ message: `${path}: cannot delete it (${e.message})` }))
         )
         yield* Output.line(`Deleted ${path} (setup had created it). Backup: ${backup}`)
       } else {
-        yield* cli(OpenClawConfig.writeAtomic(path, OpenClawConfig.serialize(doc)))
+        yield* cli(ConfigFile.writeAtomic(path, ConfigFile.serialize(doc)))
         yield* Output.line(`Removed what effect-aios setup added from ${path}. Backup: ${backup}`)
       }
     }
     for (const k of kept) yield* Output.errorLine(`kept ${k}`)
-    yield* cli(OpenClawConfig.writeRecord(path, undefined))
+    yield* cli(ConfigFile.writeRecord(path, undefined))
     yield* Output.line("Next: openclaw gateway restart")
   })).pipe(Command.withDescription("Take out exactly what `openclaw setup` added, nothing else"))
 

@@ -6,16 +6,20 @@
  * @since 0.1.0
  */
 import * as Options from "@effect/cli/Options"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as FiberRef from "effect/FiberRef"
+import * as HashSet from "effect/HashSet"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Aios from "../../Aios.js"
 import * as AiosConfig from "../../AiosConfig.js"
-import { isKernelError } from "../../KernelError.js"
+import { isBackendError } from "../../BackendError.js"
 import { CliError } from "../CliError.js"
+import * as Output from "../Output.js"
 
 /** `--url`: the kernel's base URL. */
 export const urlOption = Options.text("url").pipe(
@@ -64,30 +68,39 @@ const configErrorText = (e: unknown): string => {
   return inner?.[1] ?? text
 }
 
-/** Effect logs (retries, warnings) on stderr: stdout carries the command's result. */
-export const stderrLogger = Logger.replace(
-  Logger.defaultLogger,
-  Logger.make(({ annotations, logLevel, message }) => {
-    const text = Array.isArray(message) ? message.map(String).join(" ") : String(message)
-    const extra = [...annotations].map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`).join(" ")
-    process.stderr.write(`effect-aios ${logLevel.label.toLowerCase()}: ${text}${extra === "" ? "" : ` (${extra})`}\n`)
-  })
+/**
+ * Effect logs (retries, warnings) as lines on the `Output`'s stderr, and no other logger (a host's pretty
+ * logger writes to stdout): stdout carries the command's result only. The logger calls `Output.err`
+ * synchronously, from inside the log call.
+ *
+ * @since 0.1.0
+ */
+export const stderrLogger: Layer.Layer<never, never, Output.Output> = Layer.unwrapEffect(
+  Effect.map(Output.Output, (output) =>
+    Layer.locallyScoped(
+      FiberRef.currentLoggers,
+      HashSet.make(Logger.make<unknown, void>(({ annotations, logLevel, message }) => {
+        const text = Array.isArray(message) ? message.map(String).join(" ") : String(message)
+        const extra = [...annotations].map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`).join(" ")
+        Effect.runSync(output.err(`effect-aios ${logLevel.label.toLowerCase()}: ${text}${extra === "" ? "" : ` (${extra})`}\n`))
+      }))
+    ))
 )
 
 /**
- * The service stack over fixed configuration values.
+ * The service stack over fixed configuration values, on Node's HTTP client.
  *
  * @since 0.1.0
  */
 export const stack = (values: AiosConfig.AiosConfigValues): Layer.Layer<Aios.Services> =>
-  Aios.layerWith(Layer.succeed(AiosConfig.AiosConfig, values))
+  Aios.layerWith(Layer.succeed(AiosConfig.AiosConfig, values)).pipe(Layer.provide(NodeHttpClient.layerUndici))
 
-/** A kernel error (or anything with a message) as the command's error. */
+/** A backend error (or anything with a message) as the command's error. */
 export const toCliError = (e: unknown): CliError =>
   e instanceof CliError
     ? e
     : new CliError({
-      message: isKernelError(e) && e._tag === "KernelUnreachable"
+      message: isBackendError(e) && e._tag === "BackendUnreachable" && e.kind === "unreachable"
         ? `${e.message} (For a local demo kernel: effect-aios kernel serve)`
         : typeof e === "object" && e !== null && "message" in e
         ? String(e.message)

@@ -1,11 +1,13 @@
 /**
- * `KernelClient.query` against one raw `fetch` POST `/query` to the same reference kernel, p50 and ratio.
+ * `Backend.call` over `AiosBackend` against one raw `fetch` POST `/query` to the same reference kernel, p50 and
+ * ratio.
  */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
+import * as AiosBackend from "../src/AiosBackend.js"
 import * as AiosConfig from "../src/AiosConfig.js"
-import { KernelClient, layer as kernelClientLayer } from "../src/KernelClient.js"
+import * as Backend from "../src/Backend.js"
 import { startReferenceKernel } from "../src/testing/ReferenceKernel.js"
 import { percentile, sample, type BenchRow } from "./util.js"
 
@@ -14,10 +16,9 @@ const N = 400
 export const run = async (): Promise<Array<BenchRow>> => {
   const kernel = await startReferenceKernel()
   const runtime = ManagedRuntime.make(
-    kernelClientLayer.pipe(Layer.provide(Layer.merge(AiosConfig.layer({ baseUrl: kernel.url }), NodeHttpClient.layerUndici)))
+    AiosBackend.layer.pipe(Layer.provide(Layer.merge(AiosConfig.layer({ baseUrl: kernel.url }), NodeHttpClient.layerUndici)))
   )
   try {
-    const client = await runtime.runPromise(KernelClient)
     const body = (content: string) => ({
       agent_name: "openclaw",
       query_type: "llm",
@@ -32,25 +33,26 @@ export const run = async (): Promise<Array<BenchRow>> => {
       const json = (await res.json()) as { response: { response_message: string } }
       return json.response.response_message
     }
-    const viaClient = () => runtime.runPromise(client.query({ model: "echo", messages: [{ role: "user", content: "hello" }] }))
+    const call = Backend.call({ model: "echo", messages: [{ role: "user", content: "hello" }] })
+    const viaBackend = () => runtime.runPromise(call)
     // Warm both paths (JIT, keep-alive sockets), then interleave rounds so drift hits both alike.
     await sample(50, raw)
-    await sample(50, viaClient)
+    await sample(50, viaBackend)
     const rawTimes: Array<number> = []
-    const clientTimes: Array<number> = []
+    const backendTimes: Array<number> = []
     for (let round = 0; round < 4; round++) {
       rawTimes.push(...(await sample(N / 4, raw)))
-      clientTimes.push(...(await sample(N / 4, viaClient)))
+      backendTimes.push(...(await sample(N / 4, viaBackend)))
     }
     const rawP50 = percentile(rawTimes, 50)
-    const clientP50 = percentile(clientTimes, 50)
-    const ratio = clientP50 / rawP50
+    const backendP50 = percentile(backendTimes, 50)
+    const ratio = backendP50 / rawP50
     return [{
-      name: "KernelClient.query vs raw fetch (p50)",
+      name: "AiosBackend Backend.call vs raw fetch (p50)",
       ratio,
       target: "≤ 1.15× fetch",
       pass: ratio <= 1.15,
-      detail: `client p50 ${clientP50.toFixed(3)} ms, fetch p50 ${rawP50.toFixed(3)} ms, n=${N}`
+      detail: `backend p50 ${backendP50.toFixed(3)} ms, fetch p50 ${rawP50.toFixed(3)} ms, n=${N}`
     }]
   } finally {
     await runtime.dispose()

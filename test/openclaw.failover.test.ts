@@ -1,43 +1,38 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as fc from "fast-check"
-import * as Failover from "../src/Failover.js"
-import type { FailoverReason } from "../src/Failover.js"
-import {
-  type KernelError,
-  KernelHttpError,
-  KernelMalformedResponse,
-  KernelRejected,
-  KernelTimeout,
-  KernelUnreachable,
-  ModelUnknown,
-  type RejectionKind,
-  rejectionKind
-} from "../src/KernelError.js"
+import * as BackendError from "../src/BackendError.js"
+import * as Failover from "../src/openclaw/failover.js"
+import type { FailoverReason } from "../src/openclaw/failover.js"
 
 const url = "http://127.0.0.1:8000"
 const model = "gpt-4o"
 
-/** A kernel rejection built the way the client builds it: kind from `rejectionKind`. */
-const rejected = (statusCode: number, reason: string) =>
-  new KernelRejected({ url, model, statusCode, kind: rejectionKind(statusCode, reason), reason })
+/** A refusal built the way the backends build it: kind from status, text and error type. */
+const rejected = (status: number, reason: string, extra: { errorType?: string; inBody?: boolean } = {}) =>
+  BackendError.rejected({ url, model, status, reason, inBody: extra.inBody ?? true, errorType: extra.errorType })
+
+describe("Failover.reasonOf: one reason per kind", () => {
+  it("covers every kind", () => {
+    for (const kind of BackendError.kinds) expect(Failover.reasonOf[kind], kind).toBeTypeOf("string")
+    expect(Object.keys(Failover.reasonOf).sort()).toEqual([...BackendError.kinds].sort())
+  })
+})
 
 describe("Failover.classify: the reference table", () => {
-  const rows: ReadonlyArray<readonly [string, KernelError | Failover.HookContext, FailoverReason]> = [
+  const rows: ReadonlyArray<readonly [string, BackendError.BackendError | Failover.HookContext, FailoverReason]> = [
     ["429 rate limit", rejected(429, "Rate Limit Exceeded for model 'gpt-4o'. Please try again later."), "rate_limit"],
-    ["429 over HTTP", new KernelHttpError({ url, status: 429, detail: ["Too Many Requests"] }), "rate_limit"],
-    ["402", new KernelHttpError({ url, status: 402, detail: ["Payment Required"] }), "billing"],
+    ["429 over HTTP", rejected(429, "Too Many Requests", { inBody: false }), "rate_limit"],
+    ["402", rejected(402, "Payment Required", { inBody: false }), "billing"],
     [
       "quota exhausted",
-      new KernelHttpError({
-        url,
-        status: 429,
-        detail: ["You exceeded your current quota, please check your plan and billing details."],
+      rejected(429, "You exceeded your current quota, please check your plan and billing details.", {
+        inBody: false,
         errorType: "insufficient_quota"
       }),
       "billing"
     ],
     ["401", rejected(401, "Authentication Error with model 'gpt-4o': Incorrect API key provided"), "auth"],
-    ["403", new KernelHttpError({ url, status: 403, detail: ["Forbidden"] }), "auth"],
+    ["403", rejected(403, "Forbidden", { inBody: false }), "auth"],
     ["401, key revoked for good", rejected(401, "This API key has been revoked."), "auth_permanent"],
     ["404 model not found", rejected(404, "The model `gpt-5o` does not exist"), "model_not_found"],
     [
@@ -46,14 +41,18 @@ describe("Failover.classify: the reference table", () => {
       "model_not_found"
     ],
     ["408", rejected(408, "Request timed out."), "timeout"],
-    ["504", new KernelHttpError({ url, status: 504, detail: ["Gateway Timeout"] }), "timeout"],
-    ["client timeout", new KernelTimeout({ url, model, timeoutMs: 120_000 }), "timeout"],
+    ["504", rejected(504, "Gateway Timeout", { inBody: false }), "timeout"],
+    ["client timeout", new BackendError.BackendTimeout({ url, model, timeoutMs: 120_000 }), "timeout"],
     ["502", rejected(502, "Provider API error"), "server_error"],
     ["503", rejected(503, "Provider unreachable"), "overloaded"],
-    ["connection refused", new KernelUnreachable({ url, detail: "connect ECONNREFUSED 127.0.0.1:8000" }), "server_error"],
-    ["connection reset", new KernelUnreachable({ url, detail: "socket hang up (ECONNRESET)" }), "server_error"],
-    ["500", new KernelHttpError({ url, status: 500, detail: ["Internal Server Error"] }), "server_error"],
-    ["other 5xx", new KernelHttpError({ url, status: 507, detail: [] }), "server_error"],
+    [
+      "connection refused",
+      new BackendError.BackendUnreachable({ url, detail: "connect ECONNREFUSED 127.0.0.1:8000" }),
+      "server_error"
+    ],
+    ["connection reset", new BackendError.BackendUnreachable({ url, detail: "socket hang up (ECONNRESET)" }), "server_error"],
+    ["500", rejected(500, "Internal Server Error", { inBody: false }), "server_error"],
+    ["other 5xx", rejected(507, "", { inBody: false }), "server_error"],
     [
       "context window exceeded",
       rejected(400, "This model's maximum context length is 8192 tokens. However, your messages resulted in 9000 tokens."),
@@ -62,15 +61,17 @@ describe("Failover.classify: the reference table", () => {
     ["400 invalid request", rejected(400, "Invalid value for 'messages'"), "format"],
     [
       "422 invalid request",
-      new KernelHttpError({ url, status: 422, detail: ["body.query_data.action_type: Input should be 'chat'"] }),
+      rejected(422, "body.query_data.action_type: Input should be 'chat'", { inBody: false }),
       "format"
     ],
+    ["native tools refused", rejected(400, "tools is not supported for this model"), "format"],
     [
       "malformed response body",
-      new KernelMalformedResponse({ url, endpoint: "/query", issue: "expected response.status_code" }),
+      new BackendError.MalformedResponse({ url, endpoint: "/query", issue: "expected response.status_code" }),
       "format"
     ],
-    ["empty response", new KernelMalformedResponse({ url, endpoint: "/query", issue: "empty response" }), "empty_response"]
+    ["empty response", new BackendError.EmptyReply({ url, model }), "empty_response"],
+    ["untrusted certificate", new BackendError.BackendUnreachable({ url, detail: "self-signed certificate" }), "tls_certificate"]
   ]
   for (const [name, input, reason] of rows) {
     it(`${name} → ${reason}`, () => {
@@ -85,8 +86,7 @@ describe("Failover.classify: the reference table", () => {
 })
 
 describe("Failover.classify: every kernel failure of reference/aios-kernel.md", () => {
-  // [situation, error as the client builds it, reason, what OpenClaw's hook sees from another provider]
-  const rows: ReadonlyArray<readonly [string, KernelError, FailoverReason]> = [
+  const rows: ReadonlyArray<readonly [string, BackendError.BackendError, FailoverReason]> = [
     ["provider rate limit", rejected(429, "Rate Limit Exceeded for model 'gpt-4o'. Please try again later."), "rate_limit"],
     ["provider auth failure", rejected(401, "Authentication Error with model 'gpt-4o': invalid x-api-key"), "auth"],
     ["bad request to provider", rejected(400, "litellm.BadRequestError: OpenAIException"), "format"],
@@ -99,32 +99,33 @@ describe("Failover.classify: every kernel failure of reference/aios-kernel.md", 
       rejected(500, "Selected LLMs are not all available. Please check the available LLMs."),
       "model_not_found"
     ],
-    ["model not in /core/llms/list", new ModelUnknown({ url, model: "gpt-9", available: ["gpt-4o"] }), "model_not_found"],
+    [
+      "model not in /core/llms/list",
+      new BackendError.ModelUnknown({ url, model: "gpt-9", available: ["gpt-4o"] }),
+      "model_not_found"
+    ],
     ["empty messages", rejected(400, "messages must not be empty"), "format"],
     ["any other failure", rejected(500, "'NoneType' object is not subscriptable"), "server_error"],
+    ["malformed request body (422)", rejected(422, "body.query_type: Field required", { inBody: false }), "format"],
+    ["exception in the handler (500 JSON)", rejected(500, "KeyError: 'llms'", { inBody: false }), "server_error"],
+    ["exception in the handler (500 text)", rejected(500, "Internal Server Error", { inBody: false }), "server_error"],
+    ["the request never returns", new BackendError.BackendTimeout({ url, model, timeoutMs: 120_000 }), "timeout"],
     [
-      "malformed request body (422)",
-      new KernelHttpError({ url, status: 422, detail: ["body.query_type: Field required"] }),
-      "format"
+      "kernel down",
+      new BackendError.BackendUnreachable({ url, detail: "connect ECONNREFUSED 127.0.0.1:8000" }),
+      "server_error"
     ],
-    ["exception in the handler (500 JSON)", new KernelHttpError({ url, status: 500, detail: ["KeyError: 'llms'"] }), "server_error"],
-    ["exception in the handler (500 text)", new KernelHttpError({ url, status: 500, detail: ["Internal Server Error"] }), "server_error"],
-    ["the request never returns", new KernelTimeout({ url, model, timeoutMs: 120_000 }), "timeout"],
-    ["kernel down", new KernelUnreachable({ url, detail: "connect ECONNREFUSED 127.0.0.1:8000" }), "server_error"],
     [
       "not an AIOS kernel",
-      new KernelMalformedResponse({ url, endpoint: "/query", issue: "body is not JSON" }),
+      new BackendError.MalformedResponse({ url, endpoint: "/query", issue: "body is not JSON" }),
       "format"
     ],
-    [
-      "kernel lost the answer (response_message null, no tool calls)",
-      new KernelMalformedResponse({ url, endpoint: "/query", issue: "empty answer: response_message is null" }),
-      "empty_response"
-    ]
+    ["kernel lost the answer (response_message null, no tool calls)", new BackendError.EmptyReply({ url, model }), "empty_response"]
   ]
   for (const [name, error, reason] of rows) {
     it(`${name} → ${reason}`, () => {
       expect(Failover.classify(error)).toBe(reason)
+      expect(Failover.reasonFor(error)).toBe(reason)
     })
   }
 })
@@ -206,7 +207,7 @@ describe("Failover.isContextOverflow", () => {
   it("accepts errors and hook contexts", () => {
     expect(Failover.isContextOverflow(rejected(400, overflowing[0]!))).toBe(true)
     expect(Failover.isContextOverflow(rejected(400, "Invalid value"))).toBe(false)
-    expect(Failover.isContextOverflow(new KernelTimeout({ url, timeoutMs: 1 }))).toBe(false)
+    expect(Failover.isContextOverflow(new BackendError.BackendTimeout({ url, timeoutMs: 1 }))).toBe(false)
     expect(Failover.isContextOverflow({ errorMessage: overflowing[2]! })).toBe(true)
     expect(Failover.isContextOverflow({ errorMessage: "x", code: "AIOS_CONTEXT_OVERFLOW" })).toBe(true)
     expect(Failover.isContextOverflow(new Error(overflowing[3]!))).toBe(true)
@@ -214,65 +215,129 @@ describe("Failover.isContextOverflow", () => {
   })
 })
 
-// Any KernelError the library can produce.
-const text = fc.oneof(
-  fc.string(),
+// ---------------------------------------------------------------------------------------------------------------
+// Every error the library can produce
+// ---------------------------------------------------------------------------------------------------------------
+
+const optional = <A>(arb: fc.Arbitrary<A>) => fc.option(arb, { nil: undefined })
+
+/** Words that mean nothing to a classifier. */
+const neutral = fc.lorem({ maxCount: 6 })
+
+/** What kernels, providers and sockets say, and neutral words. */
+const reasonText = fc.oneof(
+  neutral,
   fc.constantFrom(
+    "",
     "Rate Limit Exceeded for model 'x'. Please try again later.",
+    "Authentication Error with model 'x': Incorrect API key provided",
     "Authentication Error with model 'x': key revoked",
+    "You exceeded your current quota, please check your plan and billing details.",
     "Selected LLMs are not all available. Please check the available LLMs.",
-    "maximum context length is 8192 tokens",
+    "This model's maximum context length is 8192 tokens. However, your messages resulted in 9000 tokens.",
+    "The model `gpt-5o` does not exist",
+    "Model 'gpt-4o' not found",
+    "Request Timeout for model 'gpt-4o'",
+    "Service Unavailable for model 'gpt-4o'",
+    "API Error with model 'gpt-4o'",
+    "litellm.BadRequestError: OpenAIException",
+    "Invalid value for 'messages'",
+    "messages must not be empty",
+    "'NoneType' object is not subscriptable",
+    "KeyError: 'llms'",
+    "Internal Server Error",
     "overloaded",
-    "insufficient_quota",
-    "self-signed certificate",
-    "empty response",
+    "tools is not supported for this model",
+    "body.query_type: Field required",
     "Please try again in 20s"
   )
 )
-const kinds: ReadonlyArray<RejectionKind> = [
-  "rate_limited",
-  "auth_failed",
-  "quota_exhausted",
-  "bad_request",
-  "model_not_found",
-  "model_not_configured",
-  "timeout",
-  "context_overflow",
-  "server_error",
-  "bad_gateway",
-  "unavailable"
-]
-const status = fc.oneof(fc.constantFrom(400, 401, 402, 403, 404, 408, 413, 422, 429, 500, 502, 503, 504), fc.integer({ min: 100, max: 599 }))
-const optional = <A>(arb: fc.Arbitrary<A>) => fc.option(arb, { nil: undefined })
-const kernelError: fc.Arbitrary<KernelError> = fc.oneof(
-  fc.record({ detail: text }).map(({ detail }) => new KernelUnreachable({ url, detail })),
-  fc.nat().map((timeoutMs) => new KernelTimeout({ url, model, timeoutMs })),
-  fc.record({ status, detail: fc.array(text, { maxLength: 3 }), errorType: optional(text) }).map((r) =>
-    new KernelHttpError({ url, model, ...r })
-  ),
-  fc.record({ statusCode: status, reason: text, derived: fc.boolean(), kind: fc.constantFrom(...kinds), errorType: optional(text) })
-    .map(({ derived, kind, reason, statusCode, errorType }) =>
-      new KernelRejected({
-        url,
-        model,
-        statusCode,
-        reason,
-        errorType,
-        kind: derived ? rejectionKind(statusCode, reason) : kind
-      })
-    ),
-  fc.record({ issue: text }).map(({ issue }) => new KernelMalformedResponse({ url, endpoint: "/query", issue })),
-  fc.array(fc.string(), { maxLength: 3 }).map((available) => new ModelUnknown({ url, model: "m", available }))
+const status = fc.oneof(
+  fc.constantFrom(400, 401, 402, 403, 404, 408, 413, 422, 429, 500, 501, 502, 503, 504, 529),
+  fc.integer({ min: 400, max: 599 })
 )
+const errorType = optional(
+  fc.oneof(
+    neutral,
+    fc.constantFrom("insufficient_quota", "context_length_exceeded", "invalid_request_error", "rate_limit_exceeded", "server_error")
+  )
+)
+const socketDetail = fc.oneof(
+  neutral,
+  fc.constantFrom(
+    "ECONNREFUSED",
+    "ECONNRESET",
+    "UND_ERR_SOCKET",
+    "ENOTFOUND",
+    "EAI_AGAIN",
+    "ETIMEDOUT",
+    "UND_ERR_CONNECT_TIMEOUT",
+    "EHOSTUNREACH",
+    "ENETUNREACH",
+    "connect ECONNREFUSED 127.0.0.1:8000",
+    "socket hang up (ECONNRESET)",
+    "other side closed",
+    "fetch failed",
+    "self-signed certificate in certificate chain",
+    "unable to verify the first certificate",
+    "CERT_HAS_EXPIRED"
+  )
+)
+const issue = fc.oneof(
+  neutral,
+  fc.constantFrom(
+    "body is not JSON",
+    "expected response.status_code",
+    "the arguments of tool call 'read' are not a JSON object (the reply was cut at the length limit)",
+    "an SSE event is not JSON",
+    "choices is missing"
+  )
+)
+const modelName = fc.constantFrom("gpt-4o", "echo", "qwen2.5:7b", "llama3.1-8b-instruct", "claude-3-5-sonnet")
+const baseUrl = fc.constantFrom(url, `${url}/v1`, "http://127.0.0.1:11434/v1", "http://localhost:8001")
+const timeoutMs = fc.oneof(fc.nat({ max: 600_000 }), fc.constantFrom(401, 403, 404, 408, 429, 500, 503, 504))
+
+/** Every error class, its words drawn from `words` (what servers and sockets say, or anything at all). */
+const backendErrorWith = (words: fc.Arbitrary<string>): fc.Arbitrary<BackendError.BackendError> =>
+  fc.oneof(
+    fc.record({ url: baseUrl, model: optional(modelName), detail: fc.oneof(socketDetail, words) }).map((f) =>
+      new BackendError.BackendUnreachable(f)
+    ),
+    fc.record({ url: baseUrl, model: optional(modelName), timeoutMs }).map((f) => new BackendError.BackendTimeout(f)),
+    fc.record({
+      url: baseUrl,
+      model: optional(modelName),
+      status,
+      reason: fc.oneof(reasonText, words),
+      inBody: fc.boolean(),
+      errorType: fc.oneof(errorType, optional(words)),
+      retryAfterMs: optional(fc.nat())
+    }).map((f) => BackendError.rejected(f)),
+    fc.record({
+      url: baseUrl,
+      model: optional(modelName),
+      endpoint: fc.constantFrom("/query", "/chat/completions"),
+      issue: fc.oneof(issue, words)
+    }).map((f) => new BackendError.MalformedResponse(f)),
+    fc.record({ url: baseUrl, model: optional(modelName) }).map((f) => new BackendError.EmptyReply(f)),
+    fc.record({ url: baseUrl, model: modelName, available: fc.array(modelName, { maxLength: 3 }) }).map((f) =>
+      new BackendError.ModelUnknown(f)
+    )
+  )
+
+/** Any error, with any text where a server's words go. */
+const backendError = backendErrorWith(fc.string())
+/** Any error, with words a server or socket would say. */
+const realisticError = backendErrorWith(neutral)
 
 describe("Failover round trip", () => {
-  it.prop("every KernelError classifies to a reason", [kernelError], ([error]) => {
-    expect(Failover.classify(error)).not.toBeNull()
+  it.prop("every BackendError classifies to the reason of its kind", [backendError], ([error]) => {
+    expect(Failover.classify(error)).toBe(Failover.reasonOf[error.kind])
   })
 
   it.prop(
     "OpenClaw's hook context built from the emitted message classifies back to the same reason",
-    [kernelError, optional(fc.constantFrom("aios", "openai", "anthropic"))],
+    [backendError, optional(fc.constantFrom("aios", "openai", "anthropic"))],
     ([error, provider]) => {
       const emitted = Failover.toEmitted(error)
       expect(emitted.errorMessage).toBe(error.message)
@@ -283,10 +348,28 @@ describe("Failover round trip", () => {
         code: emitted.errorCode,
         errorType: emitted.errorType
       }
-      expect(Failover.classifyHookContext(ctx)).toBe(Failover.classify(error))
-      expect(Failover.isContextOverflow(ctx)).toBe(Failover.classify(error) === "context_overflow")
+      expect(Failover.classifyHookContext(ctx)).toBe(Failover.reasonFor(error))
+      expect(Failover.isContextOverflow(ctx)).toBe(Failover.reasonFor(error) === "context_overflow")
     }
   )
+
+  it.prop(
+    "the message alone (code and type lost on the way) classifies back to the same reason",
+    [realisticError],
+    ([error]) => {
+      expect(Failover.classifyHookContext({ errorMessage: error.message }), error.message).toBe(Failover.reasonFor(error))
+    },
+    { fastCheck: { numRuns: 2_000 } }
+  )
+
+  it("the message alone classifies back for a refusal of every kind", () => {
+    for (const kind of BackendError.kinds) {
+      for (const status of [400, 429, 500]) {
+        const error = new BackendError.BackendRejected({ url, model, status, kind, reason: "lorem ipsum", inBody: true })
+        expect(Failover.classifyHookContext({ errorMessage: error.message }), error.message).toBe(Failover.reasonOf[kind])
+      }
+    }
+  })
 
   const reasons: ReadonlyArray<FailoverReason> = [
     "auth",

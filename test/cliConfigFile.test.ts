@@ -1,176 +1,24 @@
 /**
- * `openclaw setup` / `openclaw remove`: the pure edit on arbitrary documents (many runs), then the command on
- * arbitrary config files against a real ReferenceKernel (fewer runs), and the file handling.
+ * The OpenClaw config on disk (`src/cli/ConfigFile.ts`) and the `openclaw setup` / `openclaw remove` commands on
+ * arbitrary config files against a real ReferenceKernel: atomic writes, backups, the setup record.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as fc from "fast-check"
 import JSON5 from "json5"
 import { chmod, mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises"
 import * as Path from "node:path"
-import * as AiosConfig from "../src/AiosConfig.js"
-import * as OpenClawConfig from "../src/cli/OpenClawConfig.js"
-import { rowFor } from "../src/ModelCatalog.js"
-import { cliFixture } from "./cliFixture.js"
-import { deadUrl } from "./util.js"
+import * as ConfigFile from "../src/cli/ConfigFile.js"
+import * as OpenClawConfig from "../src/openclaw/config.js"
+import { rowFor } from "../src/openclaw/models.js"
+import { cliFixture, deadUrl } from "./cliFixture.js"
+import { configArb } from "./openclaw.config.arbitraries.js"
 
-// ---------------------------------------------------------------------------------------------------------------
-// Arbitrary OpenClaw configs: the keys setup touches, in every shape (absent, present, of the wrong type), among
-// unrelated keys.
-// ---------------------------------------------------------------------------------------------------------------
-
-const PLUGIN_DIR = "/opt/plugins/effect-aios"
-
-const leaf = fc.jsonValue({ maxDepth: 2 })
-const extraKeys = fc.dictionary(fc.string({ maxLength: 6 }), leaf, { maxKeys: 2 })
-/** An object with some of `shape`'s keys and a few unrelated ones. */
-const withExtra = (shape: Record<string, fc.Arbitrary<unknown>>) =>
-  fc.tuple(extraKeys, fc.record(shape, { requiredKeys: [] })).map(([extra, known]) => ({ ...extra, ...known }))
-/** Mostly `arb`, sometimes any JSON value (the wrong type). */
-const mostly = <A>(arb: fc.Arbitrary<A>) => fc.oneof({ weight: 8, arbitrary: arb }, { weight: 1, arbitrary: leaf })
-
-const pluginsArb = withExtra({
-  enabled: fc.boolean(),
-  load: mostly(withExtra({
-    paths: mostly(fc.array(fc.constantFrom(PLUGIN_DIR, `${PLUGIN_DIR}/`, "/srv/other-plugin", "~/plugins/x"), { maxLength: 3 }))
-  })),
-  entries: mostly(withExtra({
-    aios: mostly(withExtra({
-      enabled: fc.boolean(),
-      config: fc.record({ baseUrl: fc.constantFrom("http://127.0.0.1:1234", "http://localhost:8000", "http://10.1.2.3:8000/") }, {
-        requiredKeys: []
-      })
-    })),
-    memory: leaf
-  })),
-  allow: mostly(fc.array(fc.constantFrom("aios", "discord", "memory"), { maxLength: 3 })),
-  deny: fc.array(fc.constantFrom("discord", "memory"), { maxLength: 2 })
-})
-const modelsArb = withExtra({
-  providers: mostly(withExtra({
-    aios: mostly(withExtra({
-      baseUrl: fc.constantFrom("http://127.0.0.1:9", "https://remote.example"),
-      api: fc.constantFrom("openai-completions", "anthropic"),
-      models: fc.array(leaf, { maxLength: 2 }),
-      apiKey: fc.string({ maxLength: 4 })
-    })),
-    openai: leaf
-  }))
-})
-const agentsArb = withExtra({
-  defaults: mostly(withExtra({
-    models: mostly(fc.dictionary(fc.constantFrom("aios/echo", "anthropic/claude", "openai/gpt", " "), fc.oneof(fc.constant({}), leaf), {
-      maxKeys: 3
-    })),
-    modelPolicy: mostly(withExtra({
-      allow: mostly(fc.array(fc.constantFrom("aios/echo", "aios/*", "openai/gpt", " "), { maxLength: 3 }))
-    })),
-    model: leaf
-  }))
-})
-const metaArb = withExtra({ migrations: withExtra({ modelPolicyAllowlist: fc.boolean() }) })
-
-/** An arbitrary config document. */
-const configArb: fc.Arbitrary<OpenClawConfig.JsonObject> = withExtra({
-  plugins: mostly(pluginsArb),
-  models: mostly(modelsArb),
-  agents: mostly(agentsArb),
-  meta: metaArb
-})
-
-/** What a setup run may write. */
-const inputArb: fc.Arbitrary<OpenClawConfig.SetupInput> = fc.record({
-  baseUrl: fc.constantFrom("http://127.0.0.1:1234", "http://localhost:8000", "http://10.1.2.3:8000"),
-  models: fc.uniqueArray(fc.constantFrom("echo", "tool-user", "claude.v2", "__proto__"), { minLength: 1, maxLength: 3 }),
-  loopback: fc.boolean()
-}).map(({ baseUrl, loopback, models }) => ({
-  pluginDir: PLUGIN_DIR,
-  baseUrl,
-  defaultBaseUrl: AiosConfig.defaults.baseUrl,
-  // The command offers the loopback entry only for a loopback URL.
-  provider: loopback && OpenClawConfig.isLoopbackUrl(baseUrl) ? { baseUrl, api: "openai-completions" as const, models: models.map((m) => rowFor({ models: {} }, m)) } : undefined,
-  models,
-  home: "/home/someone"
-}))
-
-describe("OpenClawConfig.setup / remove (pure)", () => {
-  it.prop("setup then remove gives back the document; a failed setup leaves it untouched", [configArb, inputArb], ([doc, input]) => {
-    const snapshot = structuredClone(doc)
-    const planned = OpenClawConfig.setup(doc, input)
-    expect(doc).toStrictEqual(snapshot)
-    if (Either.isLeft(planned)) {
-      expect(planned.left.issues.length).toBeGreaterThan(0)
-      return
-    }
-    expect(OpenClawConfig.remove(planned.right.doc, planned.right.changes)).toStrictEqual({ doc: snapshot, kept: [] })
-  }, { fastCheck: { numRuns: 400 } })
-
-  it.prop("a second setup changes nothing", [configArb, inputArb], ([doc, input]) => {
-    const first = OpenClawConfig.setup(doc, input)
-    if (Either.isLeft(first)) return
-    const second = OpenClawConfig.setup(first.right.doc, input)
-    expect(second).toStrictEqual(Either.right({ doc: first.right.doc, changes: [] }))
-  }, { fastCheck: { numRuns: 300 } })
-
-  it.prop("two setups with different inputs, then one remove of the merged record, give back the document", [
-    configArb,
-    inputArb,
-    inputArb
-  ], ([doc, a, b]) => {
-    const first = OpenClawConfig.setup(doc, a)
-    if (Either.isLeft(first)) return
-    const second = OpenClawConfig.setup(first.right.doc, b)
-    if (Either.isLeft(second)) return
-    const merged = OpenClawConfig.mergeChanges(first.right.changes, second.right.changes)
-    expect(OpenClawConfig.remove(second.right.doc, merged).doc).toStrictEqual(doc)
-  }, { fastCheck: { numRuns: 300 } })
-
-  it.prop("after setup, OpenClaw would load the plugin, authorize it (loopback) and allow every aios/<model>", [
-    configArb,
-    inputArb
-  ], ([doc, input]) => {
-    const planned = OpenClawConfig.setup(doc, input)
-    if (Either.isLeft(planned)) return
-    const after = planned.right.doc
-    const paths = OpenClawConfig.getAt(after, ["plugins", "load", "paths"]) as Array<unknown>
-    expect(paths.filter((p) => typeof p === "string" && OpenClawConfig.samePath(p, PLUGIN_DIR)).length).toBeGreaterThan(0)
-    expect(OpenClawConfig.getAt(after, ["plugins", "entries", "aios", "enabled"])).toBe(true)
-    const allow = OpenClawConfig.pluginAllowList(after)
-    if (allow !== undefined) expect(allow).toContain("aios")
-    const configured = OpenClawConfig.getAt(after, ["plugins", "entries", "aios", "config", "baseUrl"])
-    // The plugin decodes its baseUrl without trailing slashes.
-    expect(String(configured ?? AiosConfig.defaults.baseUrl).replace(/\/+$/, "")).toBe(input.baseUrl)
-    if (input.provider !== undefined) expect(OpenClawConfig.providerAuthProblem(after)).toBeUndefined()
-    const restriction = OpenClawConfig.modelRestriction(after)
-    for (const m of input.models) expect(OpenClawConfig.allowsModel(restriction, `aios/${m}`)).toBe(true)
-    // No allow-list is created where there was none: that would block the user's other plugins and models.
-    if (OpenClawConfig.pluginAllowList(doc) === undefined) expect(OpenClawConfig.getAt(after, ["plugins", "allow"])).toStrictEqual(OpenClawConfig.getAt(doc, ["plugins", "allow"]))
-    if (OpenClawConfig.modelRestriction(doc)._tag === "None") expect(restriction._tag).toBe("None")
-  }, { fastCheck: { numRuns: 300 } })
-
-  it("remove keeps what was changed since setup and says so; removes what is still as written", () => {
-    const input = fc.sample(inputArb, { numRuns: 1, seed: 7 })[0]!
-    const planned = Either.getOrThrow(OpenClawConfig.setup({ plugins: { allow: ["memory"] } }, { ...input, provider: undefined }))
-    const edited = structuredClone(planned.doc) as { plugins: { entries: { aios: { enabled: boolean; extra?: number } } } }
-    edited.plugins.entries.aios.enabled = false
-    edited.plugins.entries.aios.extra = 1
-    const { doc, kept } = OpenClawConfig.remove(edited, planned.changes)
-    expect(kept).toEqual(["plugins.entries.aios.enabled (changed since setup)"])
-    expect(doc).toStrictEqual({ plugins: { allow: ["memory"], entries: { aios: { enabled: false, extra: 1 } } } })
-  })
-
-  it("names the key of the wrong type", () => {
-    const planned = OpenClawConfig.setup({ plugins: { load: { paths: "/x" } }, agents: [] }, fc.sample(inputArb, { numRuns: 1, seed: 1 })[0]!)
-    expect(Either.isLeft(planned) && planned.left.issues).toEqual(["plugins.load.paths is a string, expected an array"])
-  })
-})
-
-describe("OpenClawConfig.resolvePath", () => {
+describe("ConfigFile.resolvePath", () => {
   const resolve = (env: Record<string, string>, flag?: string) =>
-    OpenClawConfig.resolvePath(Option.fromNullable(flag)).pipe(
+    ConfigFile.resolvePath(Option.fromNullable(flag)).pipe(
       Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env))))
     )
   it.effect("--config, else $OPENCLAW_CONFIG_PATH, else $OPENCLAW_STATE_DIR/openclaw.json, else ~/.openclaw/openclaw.json", () =>
@@ -358,7 +206,7 @@ describe("effect-aios openclaw setup / remove (files)", () => {
       const { dir, file } = yield* configFile("{ \"plugins\": {} }\n")
       const r = yield* cli(["openclaw", "remove", "--config", file])
       expect(r.code).toBe(1)
-      expect(r.stderr).toContain(OpenClawConfig.recordPath(file))
+      expect(r.stderr).toContain(ConfigFile.recordPath(file))
       expect(yield* read(file)).toBe("{ \"plugins\": {} }\n")
       expect(yield* list(dir)).toEqual(["openclaw.json"])
     }))

@@ -4,40 +4,29 @@
  *
  * @internal
  */
-import type { ChatMessage, Context, ToolCallInput, ToolDefinition, ToolResultInput } from "../ToolTags.js"
-
-const AMP_LT = /[&<]/
-const AMP_LT_G = /[&<]/g
-const ATTR = /[&<"]/
-const ATTR_G = /[&<"]/g
+import type { ChatMessage, Context, ToolCallInput, ToolDefinition, ToolResultInput } from "../../ToolTags.js"
+import { isRecord } from "./values.js"
 
 const escapeChar = (c: string): string => c === "&" ? "&amp;" : c === "<" ? "&lt;" : "&quot;"
 
 /** `&` and `<` as entities: what the parser decodes back. @internal */
-export const escapeText = (s: string): string => AMP_LT.test(s) ? s.replace(AMP_LT_G, escapeChar) : s
+export const escapeText = (s: string): string => s.replace(/[&<]/g, escapeChar)
 
 /** `&`, `<` and `"` as entities, for a double-quoted attribute. @internal */
-export const escapeAttr = (s: string): string => ATTR.test(s) ? s.replace(ATTR_G, escapeChar) : s
+export const escapeAttr = (s: string): string => s.replace(/[&<"]/g, escapeChar)
 
-const isRecord = (u: unknown): u is Readonly<Record<string, unknown>> =>
-  typeof u === "object" && u !== null && !Array.isArray(u)
-
-const safeJson = (v: unknown): string | undefined => {
+/** `f()`, or `fallback` if it throws (cycles, BigInt, getters that throw). */
+const attempt = <A>(f: () => A, fallback: A): A => {
   try {
-    const s: unknown = JSON.stringify(v)
-    return typeof s === "string" ? s : undefined
+    return f()
   } catch {
-    return undefined
+    return fallback
   }
 }
 
-const safeString = (v: unknown): string => {
-  try {
-    return String(v)
-  } catch {
-    return ""
-  }
-}
+// `JSON.stringify` gives undefined for functions and symbols, despite its declared type.
+const safeJson = (v: unknown): string | undefined => attempt(() => JSON.stringify(v) as string | undefined, undefined)
+const safeString = (v: unknown): string => attempt(() => String(v), "")
 
 /**
  * A value as parameter text: strings as they are, objects and arrays as JSON, other scalars as `String(v)`.
