@@ -41,7 +41,12 @@ export const RetryOptions = Schema.Struct({
   /** What to retry: rate limits only, or transient failures too (timeouts, unreachable, 408/502/503). */
   retryOn: Schema.optionalWith(Schema.Literal("rate_limit", "transient"), { default: () => "transient" as const }),
   /** Base wait for transient failures, doubled each retry up to `maxDelayMs`. */
-  transientDelayMs: Schema.optionalWith(NonNegativeInt, { default: () => 1_000 })
+  transientDelayMs: Schema.optionalWith(NonNegativeInt, { default: () => 1_000 }),
+  /**
+   * A refused connection (nothing listens at the URL): `"fail"` ends the turn at once so the host can fall back to
+   * another model; `"retry"` treats it as any other transient failure.
+   */
+  onRefused: Schema.optionalWith(Schema.Literal("fail", "retry"), { default: () => "fail" as const })
 })
 export type RetryOptions = typeof RetryOptions.Type
 
@@ -88,6 +93,26 @@ export const AiosConfigSchema = Schema.Struct({
   catalogTtlMs: Schema.optionalWith(NonNegativeInt, { default: () => 60_000 }),
   toolCalls: Schema.optionalWith(Schema.Literal("tags", "native"), { default: () => "tags" as const }),
   retry: Schema.optionalWith(RetryOptions, { default: () => Schema.decodeSync(RetryOptions)({}) }),
+  /** A deadline over a whole turn: every attempt, wait and the model-list check; a retry that cannot fit is not started. */
+  turnTimeoutMs: Schema.optionalWith(PositiveInt, { default: () => 300_000 }),
+  /** A deadline over one whole request, however its bytes trickle in (`requestTimeoutMs` is the idle timeout). */
+  callTimeoutMs: Schema.optionalWith(PositiveInt, { default: () => 300_000 }),
+  /** The largest response body read, in bytes; a larger one is a typed error. */
+  maxResponseBytes: Schema.optionalWith(PositiveInt, { default: () => 16 * 1024 * 1024 }),
+  /** Reasoning (`reasoning_content`, `<think>` in the text): thinking events, stripped, or kept as text. */
+  thinking: Schema.optionalWith(Schema.Literal("events", "strip", "text"), { default: () => "events" as const }),
+  /** Several kernels (or `/v1` endpoints) behind one provider; when set, used instead of `baseUrl`. */
+  kernels: Schema.optional(Schema.Array(BaseUrl)),
+  /** Kernel health in a pool: how long a failing kernel is ejected before a probe may bring it back. */
+  pool: Schema.optionalWith(
+    Schema.Struct({ ejectMs: Schema.optionalWith(PositiveInt, { default: () => 30_000 }) }),
+    { default: () => ({ ejectMs: 30_000 }) }
+  ),
+  /** Limits, key cooldowns and kernel ejections shared by every process using this Redis. */
+  redis: Schema.optional(Schema.Struct({
+    url: Schema.String.pipe(Schema.filter((s) => /^rediss?:\/\//.test(s) || "must be a redis:// or rediss:// URL")),
+    prefix: Schema.optionalWith(Schema.NonEmptyTrimmedString, { default: () => "effect-aios" })
+  })),
   models: Schema.optionalWith(Schema.Record({ key: Schema.String, value: ModelOverride }), {
     default: () => ({})
   })
@@ -161,7 +186,8 @@ export const layer = (options: AiosConfigInput | undefined = {}): Layer.Layer<Ai
 
 /**
  * Reads `AIOS_URL`, `AIOS_BACKEND`, `AIOS_API_KEYS` (comma-separated), `AIOS_DEFAULT_MODEL`, `AIOS_AGENT_NAME`,
- * `AIOS_REQUEST_TIMEOUT_MS`, `AIOS_CATALOG_TTL_MS`, `AIOS_TOOL_CALLS` and `AIOS_MAX_RETRIES`,
+ * `AIOS_REQUEST_TIMEOUT_MS`, `AIOS_CATALOG_TTL_MS`, `AIOS_TURN_TIMEOUT_MS`, `AIOS_CALL_TIMEOUT_MS`, `AIOS_KERNELS`
+ * (comma-separated), `AIOS_REDIS_URL`, `AIOS_TOOL_CALLS` and `AIOS_MAX_RETRIES`,
  * `AIOS_RETRY_DELAY_MS`, `AIOS_RETRY_MAX_DELAY_MS`, `AIOS_RETRY_JITTER` on top of `options`.
  *
  * @since 0.1.0
@@ -177,6 +203,10 @@ export const config = (options: AiosConfigInput = {}): Config.Config<AiosConfigV
     agentName: str("AIOS_AGENT_NAME"),
     requestTimeoutMs: num("AIOS_REQUEST_TIMEOUT_MS"),
     catalogTtlMs: num("AIOS_CATALOG_TTL_MS"),
+    turnTimeoutMs: num("AIOS_TURN_TIMEOUT_MS"),
+    callTimeoutMs: num("AIOS_CALL_TIMEOUT_MS"),
+    kernels: str("AIOS_KERNELS"),
+    redisUrl: str("AIOS_REDIS_URL"),
     toolCalls: str("AIOS_TOOL_CALLS"),
     maxRetries: num("AIOS_MAX_RETRIES"),
     delayMs: num("AIOS_RETRY_DELAY_MS"),
@@ -199,6 +229,12 @@ export const config = (options: AiosConfigInput = {}): Config.Config<AiosConfigV
           agentName: pick(env.agentName),
           requestTimeoutMs: pick(env.requestTimeoutMs),
           catalogTtlMs: pick(env.catalogTtlMs),
+          turnTimeoutMs: pick(env.turnTimeoutMs),
+          callTimeoutMs: pick(env.callTimeoutMs),
+          kernels: Option.getOrUndefined(
+            Option.map(env.kernels, (list) => list.split(",").map((u) => u.trim()).filter((u) => u !== ""))
+          ),
+          redis: Option.getOrUndefined(Option.map(env.redisUrl, (url) => ({ ...options.redis, url }))),
           toolCalls: pick(env.toolCalls)
         }),
         retry: {

@@ -152,6 +152,8 @@ export interface Request {
  */
 export type Chunk =
   | { readonly _tag: "TextDelta"; readonly text: string }
+  /** The model's reasoning, apart from its reply (`reasoning_content` on `/v1`). */
+  | { readonly _tag: "ReasoningDelta"; readonly text: string }
   | {
     readonly _tag: "ToolCallDelta"
     readonly index: number
@@ -244,6 +246,8 @@ export const collect = (
     switch (chunk._tag) {
       case "TextDelta":
         text += chunk.text
+        break
+      case "ReasoningDelta":
         break
       case "ToolCallDelta": {
         const call = calls.get(chunk.index) ?? { id: undefined, name: "", args: "" }

@@ -207,6 +207,8 @@ export const make: Effect.Effect<Service, never, Backend.Backend | ModelCatalog 
           return Effect.succeed([state, counted(state, state.parser.push(chunk.text))])
         case "ToolCallDelta":
           return Effect.succeed([state, nativeDelta(state, chunk, ids)])
+        case "ReasoningDelta":
+          return Effect.succeed([state, []])
         case "Finish":
           return Effect.map(finish(prepared, state, chunk), (events) => [state, events] as const)
       }
