@@ -7,6 +7,10 @@
  *   `makeStreamParser` against whole-text `parse`. Target: ≤ 3× the time.
  * - linearity: streaming time per character at 1 MB against 128 KB, in 16-character chunks. Target: ≤ 1.5 (no
  *   rescans of held text).
+ * - worst shapes (issue 17): whole-text parse time per character of one block just under the 1 MiB cap holding
+ *   one `<invoke>` of distinct `<parameter>`s, and of 1 MiB of calls to a tool whose JSON Schema is a
+ *   self-referencing `anyOf` of width 4 (the tool index built in each parse, as a turn does), against prose of
+ *   the same size. Target: ≤ 3×.
  *
  * Texts: prose without tags (but with `<`, `&`, quotes, inline code and fences), and dense tags (a short line
  * of prose, then a block of two calls, over and over).
@@ -69,6 +73,55 @@ const dense = (size: number): string => {
       `<invoke name="write">\n<parameter name="path">/tmp/out${n}.txt</parameter>\n` +
       `<parameter name="content">\nif (a &lt; b &amp;&amp; c) {\n  return ${n}\n}\n</parameter>\n</invoke>\n` +
       `</function_calls>\n`
+    out.push(piece)
+    len += piece.length
+  }
+  return out.join("").slice(0, size)
+}
+
+/** One block just under the cap: one invoke of distinct parameters (the shape that must not stall a gateway). */
+const distinctParameters = (size: number): string => {
+  const head = "<function_calls>\n<invoke name=\"write\">\n"
+  const tail = "</invoke>\n</function_calls>"
+  const out: Array<string> = [head]
+  let len = head.length + tail.length
+  for (let i = 0; ; i++) {
+    const piece = `<parameter name="p${i}">v${i}</parameter>\n`
+    if (len + piece.length > size) break
+    out.push(piece)
+    len += piece.length
+  }
+  return out.join("") + tail
+}
+
+/** `{ anyOf: [A, A, A, A] }` where A is the schema itself: exponential for a walk bounded by depth only. */
+const selfReferencing = (width: number): Record<string, unknown> => {
+  const schema: Record<string, unknown> = {}
+  schema["anyOf"] = [...Array.from({ length: width }, () => schema), { type: "object" }]
+  return schema
+}
+
+const anyOfTools: ReadonlyArray<ToolTags.ToolDefinition> = [
+  { name: "deep", parameters: { type: "object", properties: { q: selfReferencing(4), n: { anyOf: [selfReferencing(4)] } } } }
+]
+
+const deepCall = (i: number): string =>
+  `<function_calls>\n<invoke name="deep">\n<parameter name="q">{"k":${i}}</parameter>\n` +
+  `<parameter name="n">${i}</parameter>\n</invoke>\n</function_calls>\n`
+
+/** A reply as an agent writes it, every value typed through the `anyOf`: prose with a call after each KiB. */
+const anyOfReply = (size: number): string => {
+  const text = prose(size)
+  const out: Array<string> = []
+  for (let at = 0, i = 0; at < size; at += 1024, i++) out.push(text.slice(at, at + 1024), "\n", deepCall(i))
+  return out.join("").slice(0, size)
+}
+
+/** Nothing but calls: the densest use of the typed parameters. */
+const anyOfCalls = (size: number): string => {
+  const out: Array<string> = []
+  for (let len = 0, i = 0; len < size; i++) {
+    const piece = `Call ${i}.\n${deepCall(i)}`
     out.push(piece)
     len += piece.length
   }
@@ -193,6 +246,36 @@ export async function run(): Promise<Array<BenchRow>> {
       detail: `128 KB ${ms(tSmall)}, 1 MB ${ms(tBig)}`
     })
   }
+  const plain = prose(MB)
+  const worst = [
+    ["1 MiB distinct parameters", distinctParameters(MB), tools],
+    ["a reply typed by a self-referencing anyOf of width 4", anyOfReply(MB), anyOfTools]
+  ] as const
+  const parseWith = (t: string, toolset: ReadonlyArray<ToolTags.ToolDefinition>) => () => {
+    const r = ToolTags.parse(t, { tools: toolset, idGenerator: ids() })
+    return r.parts.length + r.invalid.length
+  }
+  for (const [label, text, toolset] of worst) {
+    const [tProse, tWorst] = race(parseWith(plain.slice(0, text.length), toolset), parseWith(text, toolset), 7)
+    const ratio = tWorst / tProse
+    out.push({
+      name: `parse time per char, ${label} vs prose`,
+      ratio,
+      target: "≤ 3",
+      pass: ratio <= 3,
+      detail: `${(text.length / 1024).toFixed(0)} KiB each: prose ${ms(tProse)}, worst ${ms(tWorst)}`
+    })
+  }
+  // Calls and nothing else cost more per character than prose whatever the schema; the anyOf must add nothing.
+  const calls = anyOfCalls(MB)
+  const plainTools = [{ name: "deep", parameters: { type: "object", properties: { q: { type: "object" }, n: { type: "object" } } } }]
+  const [tPlain, tAnyOf] = race(parseWith(calls, plainTools), parseWith(calls, anyOfTools), 7)
+  out.push({
+    name: "1 MiB of calls only: typed by the anyOf vs by a plain schema",
+    ratio: tAnyOf / tPlain,
+    target: "",
+    detail: `plain ${ms(tPlain)}, anyOf ${ms(tAnyOf)}; prose of the same size ${ms(race(parseWith(plain, tools), parseWith(plain, tools), 3)[0])}`
+  })
   if (sink === -1) console.log(sink)
   return out
 }

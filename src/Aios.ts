@@ -10,11 +10,14 @@ import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as AiosBackend from "./AiosBackend.js"
 import * as AiosConfig from "./AiosConfig.js"
 import type * as Backend from "./Backend.js"
+import * as KernelPool from "./KernelPool.js"
 import * as ModelCatalog from "./ModelCatalog.js"
 import * as OpenAiBackend from "./OpenAiBackend.js"
+import * as SharedState from "./SharedState.js"
 import * as Turn from "./Turn.js"
 import * as TurnRetry from "./TurnRetry.js"
 
@@ -25,16 +28,28 @@ export type Services =
   | Backend.Backend
   | TurnRetry.TurnRetry
   | AiosConfig.AiosConfig
+  | SharedState.SharedState
 
 /**
- * The backend `AiosConfig.backend` names.
+ * The backend the configuration names: a `KernelPool` over `AiosConfig.kernels` when that is set, else the one
+ * backend at `baseUrl` (`AiosConfig.backend` names the wire either way). The pool keeps its ejections in the
+ * `SharedState` in context (shared through Redis when that is configured), or in this process when there is none.
  *
  * @since 0.2.0
  */
 export const backendLayer: Layer.Layer<Backend.Backend, never, HttpClient.HttpClient | AiosConfig.AiosConfig> = Layer
   .unwrapEffect(
-    Effect.map(AiosConfig.AiosConfig, (config) =>
-      config.backend === "openai-compatible" ? OpenAiBackend.layer : AiosBackend.layer)
+    Effect.map(Effect.zip(AiosConfig.AiosConfig, Effect.serviceOption(SharedState.SharedState)), ([config, shared]) =>
+      config.kernels !== undefined && config.kernels.length > 0
+        ? KernelPool.layer.pipe(
+          Layer.provide(Option.match(shared, {
+            onNone: () => SharedState.layerMemory,
+            onSome: (service) => Layer.succeed(SharedState.SharedState, service)
+          }))
+        )
+        : config.backend === "openai-compatible"
+        ? OpenAiBackend.layer
+        : AiosBackend.layer)
   )
 
 /**
@@ -48,6 +63,8 @@ export const layerWith = <E, R>(
   Turn.layer.pipe(
     Layer.provideMerge(Layer.mergeAll(ModelCatalog.layer, TurnRetry.layer)),
     Layer.provideMerge(backendLayer),
+    // Limits, key cooldowns and kernel ejections: in memory, or in Redis when `redis` is configured.
+    Layer.provideMerge(SharedState.layerConfig),
     Layer.provideMerge(config)
   )
 

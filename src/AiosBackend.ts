@@ -1,9 +1,15 @@
 /**
  * The `Backend` service over an AIOS kernel's HTTP API (`/status`, `/core/llms/list`, `/query`), with the wire
  * formats as Schemas beside it. The kernel answers a call in one piece, so `stream` gives the whole reply as
- * chunks once it is in. Every call has the client timeout (the kernel has none, and can hang) and interruption
- * aborts the HTTP request. The kernel reports most failures inside an HTTP 200 body (`response.status_code`):
- * they fail as `BackendRejected` with `inBody: true`.
+ * chunks once it is in. Every call has the client timeout (`requestTimeoutMs`, or `callTimeoutMs` when that is
+ * shorter: the kernel has none, and can hang), its body is read within `maxResponseBytes`, and interruption aborts
+ * the HTTP request. The kernel reports most failures inside an HTTP 200 body (`response.status_code`): they fail
+ * as `BackendRejected` with `inBody: true`, the kernel's words cleared of every secret the client knows (the
+ * URL's userinfo, the values `/core/llms/list` revealed).
+ *
+ * The kernel discards `max_new_tokens` and `temperature`. `maxTokens` is applied here instead: a longer reply is
+ * cut at the budget (about 4 characters a token, as `Backend.estimateTokens` counts) and finishes with reason
+ * `length`. `temperature` cannot be: the first call of each model that sets it logs one warning.
  *
  * @since 0.2.0
  */
@@ -16,6 +22,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Ref from "effect/Ref"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as AiosConfig from "./AiosConfig.js"
@@ -23,6 +30,8 @@ import * as Backend from "./Backend.js"
 import * as BackendError from "./BackendError.js"
 import * as Http from "./internal/http.js"
 import { jsonObject } from "./internal/jsonObject.js"
+import * as ModelList from "./internal/modelList.js"
+import * as Redact from "./internal/redact.js"
 
 // ---------------------------------------------------------------------------------------------------------------
 // Wire formats
@@ -40,8 +49,8 @@ export const StatusResponse = Schema.Struct({
 })
 
 /**
- * One entry of `GET /core/llms/list`. Only `name` and `backend` are declared: decoding drops every other key
- * (`api_key`, `hostname`, …) so no secret outlives the decode.
+ * One kept entry of `GET /core/llms/list`: a usable `name` (non-blank, printable, at most 256 characters) and
+ * its `backend`. Every other key (`api_key`, `hostname`, …) is dropped once its values are noted as secrets.
  *
  * @since 0.2.0
  */
@@ -51,14 +60,15 @@ export const LlmEntry = Schema.Struct({
 })
 
 /**
- * `GET /core/llms/list`.
+ * `GET /core/llms/list`. The entries are checked one by one (see `LlmEntry`): a bad entry is skipped, with a
+ * warning, rather than failing the list.
  *
  * @since 0.2.0
  */
 export const LlmsListResponse = Schema.Struct({
   status: Schema.String,
   message: Schema.optional(Schema.String),
-  llms: Schema.Array(LlmEntry)
+  llms: Schema.Array(Schema.Unknown)
 })
 
 /**
@@ -162,29 +172,37 @@ const httpReason = (text: string): string => {
     const detail = Schema.decodeUnknownOption(DetailBody)(json.right)
     if (Option.isSome(detail)) return detail.value.detail
   }
-  return Http.cap(text.trim())
+  return text.trim()
 }
-
-/** The body of a 200, or the refusal a non-200 stands for (with the wait its headers ask for). */
-const readBody = (
-  response: HttpClientResponse.HttpClientResponse,
-  target: Http.Target
-): Effect.Effect<string, BackendError.BackendError> =>
-  Effect.flatMap(Http.readText(response, target), (text) =>
-    response.status === 200
-      ? Effect.succeed(text)
-      : Effect.flatMap(Http.retryAfter(response), (retryAfterMs) =>
-        Effect.fail(
-          BackendError.rejected({ url: target.url, model: target.model, status: response.status, reason: httpReason(text), retryAfterMs })
-        )))
 
 /** A call's arguments: the kernel sends an object, or (some providers) a JSON string, or plain text. */
 const toolArguments = (parameters: Readonly<Record<string, unknown>> | string): string =>
   JSON.stringify(typeof parameters !== "string" ? parameters : Option.getOrElse(jsonObject(parameters), () => ({ input: parameters })))
 
-/** A successful reply as the chunks of a stream: its text, its native calls, `Finish` (AIOS says no more). */
-const chunksOf = (response: typeof QueryResponseBody.Type["response"]): ReadonlyArray<Backend.Chunk> => {
-  const text = response.response_message ?? ""
+/**
+ * `text` cut to a budget of `maxTokens` (about 4 characters a token, as `Backend.estimateTokens` counts, never
+ * half a surrogate pair), or `undefined` when it fits.
+ *
+ * @since 0.2.0
+ */
+export const cutToBudget = (text: string, maxTokens: number): string | undefined => {
+  const chars = Math.max(0, Math.floor(maxTokens)) * 4
+  if (text.length <= chars) return undefined
+  const code = text.charCodeAt(chars - 1)
+  return text.slice(0, chars > 0 && code >= 0xd800 && code <= 0xdbff ? chars - 1 : chars)
+}
+
+/**
+ * A successful reply as the chunks of a stream: its text (cut to `maxTokens`), its native calls, `Finish` (the
+ * kernel gives no reason; `length` when the budget cut the text).
+ */
+const chunksOf = (
+  response: typeof QueryResponseBody.Type["response"],
+  maxTokens: number | undefined
+): ReadonlyArray<Backend.Chunk> => {
+  const whole = response.response_message ?? ""
+  const cut = maxTokens === undefined ? undefined : cutToBudget(whole, maxTokens)
+  const text = cut ?? whole
   return [
     ...(text.length > 0 ? [{ _tag: "TextDelta" as const, text }] : []),
     ...(response.tool_calls ?? []).map((call, index) => ({
@@ -194,7 +212,7 @@ const chunksOf = (response: typeof QueryResponseBody.Type["response"]): Readonly
       name: call.name.replaceAll("__", "/"),
       argumentsDelta: toolArguments(call.parameters)
     })),
-    { _tag: "Finish", reason: undefined, usage: undefined }
+    { _tag: "Finish", reason: cut === undefined ? undefined : "length", usage: undefined }
   ]
 }
 
@@ -208,7 +226,34 @@ export const make: Effect.Effect<Backend.Service, never, HttpClient.HttpClient |
     const config = yield* AiosConfig.AiosConfig
     // Each request lives as long as its call's scope: closing it (the timeout, an interruption) aborts it.
     const http = HttpClient.withScope(yield* HttpClient.HttpClient)
-    const url = config.baseUrl
+    // Requests go to `base`; everything printed names `url`, without the credentials `base` may hold.
+    const base = config.baseUrl
+    const url = Redact.url(base)
+    const secrets = yield* Ref.make(Redact.add(Redact.empty, Redact.ofUrl(base)))
+    const lastSkipped = yield* Ref.make("")
+    const warnedTemperature = yield* Ref.make<ReadonlySet<string>>(new Set())
+
+    /** The kernel's words as they may be printed. */
+    const quote = (text: string) => Effect.map(Ref.get(secrets), (known) => Redact.quote(text, known))
+
+    /** The body of a 200 (within `maxResponseBytes`), or the refusal a non-200 stands for. */
+    const readBody = (
+      response: HttpClientResponse.HttpClientResponse,
+      target: Http.Target
+    ): Effect.Effect<string, BackendError.BackendError> =>
+      response.status === 200
+        ? Http.readText(response, target, config.maxResponseBytes)
+        : Effect.flatMap(
+          Effect.zip(
+            Http.readPrefix(response, target, Math.min(Http.errorBodyBytes, config.maxResponseBytes)),
+            Http.retryAfter(response)
+          ),
+          ([text, retryAfterMs]) =>
+            Effect.flatMap(quote(httpReason(text)), (reason) =>
+              Effect.fail(
+                BackendError.rejected({ url, model: target.model, status: response.status, reason, retryAfterMs })
+              ))
+        )
 
     // A request object per run: `withScope` finds a request's AbortController by the object, so two runs of one
     // call at once must not share it.
@@ -226,23 +271,57 @@ export const make: Effect.Effect<Backend.Service, never, HttpClient.HttpClient |
         Effect.flatMap((response) => readBody(response, target)),
         Effect.flatMap(decode),
         Effect.scoped,
-        Http.timeout(target, timeoutMs)
+        // The kernel answers in one piece: one limit bounds the whole call, the shorter of the two.
+        timeoutMs <= config.callTimeoutMs
+          ? Http.timeout(target, timeoutMs)
+          : Http.timeout(target, config.callTimeoutMs, "callTimeoutMs")
       )
     }
 
-    const status: Backend.Service["status"] = Effect.map(
-      call(() => HttpClientRequest.get(`${url}/status`), StatusResponse, "/status", undefined, config.requestTimeoutMs),
-      (body) => ({
-        ok: body.status === "ok",
-        message: body.message ?? body.status,
-        inactiveComponents: body.inactive_components ?? []
-      })
+    const status: Backend.Service["status"] = Effect.flatMap(
+      call(() => HttpClientRequest.get(`${base}/status`), StatusResponse, "/status", undefined, config.requestTimeoutMs),
+      (body) =>
+        Effect.map(quote(body.message ?? body.status), (message) => ({
+          ok: body.status === "ok",
+          message,
+          inactiveComponents: body.inactive_components ?? []
+        }))
     )
 
-    const listModels: Backend.Service["listModels"] = Effect.map(
-      call(() => HttpClientRequest.get(`${url}/core/llms/list`), LlmsListResponse, "/core/llms/list", undefined, config.requestTimeoutMs),
-      (body) => body.llms.map(({ backend, name }) => ({ name, backend }))
+    const listEndpoint = "/core/llms/list"
+    const listModels: Backend.Service["listModels"] = Effect.flatMap(
+      call(() => HttpClientRequest.get(`${base}${listEndpoint}`), LlmsListResponse, listEndpoint, undefined, config.requestTimeoutMs),
+      (body) =>
+        Effect.gen(function*() {
+          // The kernel echoes its config.yaml: note every value beside the name as a secret, then drop it.
+          const revealed = body.llms.flatMap((entry) => Redact.collect(ModelList.extras(entry, "name", "backend")))
+          yield* Ref.update(secrets, (known) => Redact.add(known, revealed))
+          const checked = ModelList.check(body.llms, "name", "backend")
+          if (checked.total > 0 && checked.models.length === 0) {
+            return yield* new BackendError.MalformedResponse({ url, endpoint: listEndpoint, issue: ModelList.noneUsable(checked) })
+          }
+          const warning = checked.skipped.length > 0 ? ModelList.warning(listEndpoint, checked) : ""
+          // Said once, not on every refresh of the same list.
+          if (warning !== (yield* Ref.getAndSet(lastSkipped, warning)) && warning !== "") {
+            yield* Effect.logWarning(warning).pipe(Effect.annotateLogs({ url }))
+          }
+          return checked.models
+        })
     )
+
+    /** One warning per model that asks for a temperature: the kernel runs every call at 1.0. */
+    const warnTemperature = (request: Backend.Request): Effect.Effect<void> =>
+      request.temperature === undefined ? Effect.void : Effect.flatMap(
+        Ref.modify(warnedTemperature, (models): [boolean, ReadonlySet<string>] =>
+          models.has(request.model) ? [false, models] : [true, new Set(models.size >= 1_024 ? [] : models).add(request.model)]),
+        (first) =>
+          first
+            ? Effect.logWarning(
+              `The AIOS kernel ignores temperature (it samples every call at 1.0): temperature ${request.temperature} ` +
+                `for model '${request.model.slice(0, 256)}' is not applied.`
+            ).pipe(Effect.annotateLogs({ url }))
+            : Effect.void
+      )
 
     const query = (request: Backend.Request): Effect.Effect<ReadonlyArray<Backend.Chunk>, BackendError.BackendError> => {
       const blank = Http.blankModel(url, request.model)
@@ -256,6 +335,7 @@ export const make: Effect.Effect<Backend.Service, never, HttpClient.HttpClient |
           tools: (request.tools ?? []).map(Http.wireTool),
           action_type: "chat",
           message_return_type: "text",
+          // Sent although today's kernel discards them, so a kernel that honours them can.
           ...(request.maxTokens !== undefined ? { max_new_tokens: request.maxTokens } : {}),
           ...(request.temperature !== undefined ? { temperature: request.temperature } : {})
         }
@@ -263,24 +343,26 @@ export const make: Effect.Effect<Backend.Service, never, HttpClient.HttpClient |
       // Encoded once per call. Beyond the model name the body is typed: re-validating a long conversation on
       // every call would be pure overhead.
       const payload = HttpBody.unsafeJson(body)
-      return call(
-        () => HttpClientRequest.post(`${url}/query`).pipe(HttpClientRequest.setBody(payload)),
-        QueryResponseBody,
-        "/query",
-        request.model,
-        request.timeoutMs ?? config.requestTimeoutMs
-      ).pipe(
+      return warnTemperature(request).pipe(
+        Effect.zipRight(call(
+          () => HttpClientRequest.post(`${base}/query`).pipe(HttpClientRequest.setBody(payload)),
+          QueryResponseBody,
+          "/query",
+          request.model,
+          request.timeoutMs ?? config.requestTimeoutMs
+        )),
         Effect.flatMap(({ response }) =>
           response.status_code === 200 && response.error === null
-            ? Effect.succeed(chunksOf(response))
-            : Effect.fail(BackendError.rejected({
-              url,
-              model: request.model,
-              // An error with status 200 is still an error; the kernel says no more than 500 would.
-              status: response.status_code === 200 ? 500 : response.status_code,
-              reason: response.error ?? "",
-              inBody: true
-            }))
+            ? Effect.succeed(chunksOf(response, request.maxTokens))
+            : Effect.flatMap(quote(response.error ?? ""), (reason) =>
+              Effect.fail(BackendError.rejected({
+                url,
+                model: request.model,
+                // An error with status 200 is still an error; the kernel says no more than 500 would.
+                status: response.status_code === 200 ? 500 : response.status_code,
+                reason,
+                inBody: true
+              })))
         )
       )
     }

@@ -3,7 +3,8 @@
  * one is used, as the failure kind's `keyCooldown` in `BackendError.policies` says: after a rate limit for the
  * server's Retry-After (or `rateLimitCooldownMs`), after an auth or quota refusal for `rejectedCooldownMs` (an
  * hour by default: such a key will not heal soon). Time comes from Effect's `Clock`, so a `TestClock` drives the
- * cooldowns.
+ * cooldowns. Cooldowns go through `SharedState` when the context has it (`Aios.layer` provides it): with Redis
+ * configured, a key one process saw refused is skipped by every process sharing that Redis.
  *
  * When every key is cooling down, the one whose cooldown ends first is used anyway rather than failing without
  * asking: a cooldown is our estimate, the server is the authority, and the retry layer above (`TurnRetry`)
@@ -19,10 +20,13 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
+import { createHash } from "node:crypto"
 import { AiosConfig } from "./AiosConfig.js"
 import type { BackendError, Policy } from "./BackendError.js"
 import { policies } from "./BackendError.js"
+import * as Memory from "./internal/sharedState/memory.js"
 import * as RetryAfter from "./RetryAfter.js"
+import { SharedState } from "./SharedState.js"
 
 /**
  * A key handed out for one request: its position in the configured list and its (still redacted) value.
@@ -117,16 +121,13 @@ export const cooldownFor = (
   return Option.some({ ms, reason })
 }
 
-interface State {
-  /** Where the round-robin search starts next. */
-  readonly cursor: number
-  /** Epoch ms at which each key's cooldown ends (0: free). */
-  readonly until: ReadonlyArray<number>
-  readonly reasons: ReadonlyArray<CooldownReason | undefined>
-}
+/** A key's name in the shared state: a fingerprint of its value, so processes agree whatever their key order. */
+const stateKey = (key: Redacted.Redacted<string>) =>
+  `apikey:${createHash("sha256").update(Redacted.value(key)).digest("hex").slice(0, 16)}`
 
 /**
- * Builds the rotation over `keys`.
+ * Builds the rotation over `keys`. Cooldowns live in the `SharedState` in context (so every process sharing it
+ * skips a key one of them saw refused), else in memory; the round-robin position is this process's own.
  *
  * @since 0.1.0
  */
@@ -134,67 +135,101 @@ export const make = (
   keys: ReadonlyArray<Redacted.Redacted<string>>,
   options: Options = {}
 ): Effect.Effect<Service> =>
-  Effect.map(
-    Ref.make<State>({ cursor: 0, until: keys.map(() => 0), reasons: keys.map(() => undefined) }),
-    (ref): Service => {
-      const set = (index: number, until: number, reason: CooldownReason | undefined) =>
-        Ref.update(ref, (s) => ({
-          ...s,
-          until: s.until.map((u, i) => (i === index ? until : u)),
-          reasons: s.reasons.map((r, i) => (i === index ? reason : r))
-        }))
+  Effect.gen(function*() {
+    const shared: Memory.Cooldowns = yield* Effect.flatMap(
+      Effect.serviceOption(SharedState),
+      Option.match({ onNone: () => Memory.makeCooldowns, onSome: Effect.succeed })
+    )
+    const ids = keys.map(stateKey)
+    // A second key marks a cooldown for an auth or quota refusal, so `states` can tell the reason in any process.
+    const rejectedIds = ids.map((id) => `${id}:rejected`)
+    const cursor = yield* Ref.make(0)
+    // Keys this process cooled down: only those get a cooldown cleared on success (no write per request).
+    const cooled = yield* Ref.make<ReadonlySet<number>>(new Set())
 
-      const next = (exclude: ReadonlySet<number> = new Set()) =>
-        Effect.flatMap(Clock.currentTimeMillis, (now) =>
-          Ref.modify(ref, (s): [Option.Option<Key>, State] => {
-            const n = keys.length
-            let free: number | undefined
-            let soonest: number | undefined
-            for (let step = 0; step < n; step++) {
-              const i = (s.cursor + step) % n
-              if (exclude.has(i)) continue
-              const until = s.until[i] ?? 0
-              if (until <= now) {
-                free = i
-                break
-              }
-              if (soonest === undefined || until < (s.until[soonest] ?? 0)) soonest = i
-            }
-            const chosen = free ?? soonest
-            if (chosen === undefined) return [Option.none(), s]
-            const key: Key = {
-              index: chosen,
-              value: keys[chosen]!,
-              coolingDownMs: Math.max(0, (s.until[chosen] ?? 0) - now)
-            }
-            return [Option.some(key), { ...s, cursor: (chosen + 1) % n }]
-          }))
+    const untilOf = (id: string) => Effect.map(shared.cooldownUntil(id), Option.getOrElse(() => 0))
+    const untils = (list: ReadonlyArray<string>) => Effect.forEach(list, untilOf, { concurrency: "unbounded" })
 
-      return {
-        size: keys.length,
-        next,
-        succeeded: (key) => set(key.index, 0, undefined),
-        failed: (key, error) =>
-          Option.match(cooldownFor(error, options), {
-            onNone: () => Effect.succeed(false),
-            onSome: ({ ms, reason }) =>
-              Effect.flatMap(Clock.currentTimeMillis, (now) => set(key.index, now + ms, reason)).pipe(Effect.as(true))
-          }),
-        scrub: (text) =>
-          keys.reduce((t, key) => {
-            const value = Redacted.value(key)
-            return value.length > 0 ? t.replaceAll(value, "[redacted]") : t
-          }, text),
-        states: Effect.flatMap(Clock.currentTimeMillis, (now) =>
-          Effect.map(Ref.get(ref), (s) =>
-            s.until.map((until, index) => ({
-              index,
-              coolingDownMs: Math.max(0, until - now),
-              reason: until > now ? s.reasons[index] : undefined
-            }))))
-      }
-    }
-  )
+    const next = (exclude: ReadonlySet<number> = new Set()) =>
+      keys.length === 0 ? Effect.succeedNone : Effect.gen(function*() {
+        const until = yield* untils(ids)
+        const now = yield* Clock.currentTimeMillis
+        return yield* Ref.modify(cursor, (start): [Option.Option<Key>, number] => {
+          const n = keys.length
+          let free: number | undefined
+          let soonest: number | undefined
+          for (let step = 0; step < n; step++) {
+            const i = (start + step) % n
+            if (exclude.has(i)) continue
+            const u = until[i] ?? 0
+            if (u <= now) {
+              free = i
+              break
+            }
+            if (soonest === undefined || u < (until[soonest] ?? 0)) soonest = i
+          }
+          const chosen = free ?? soonest
+          if (chosen === undefined) return [Option.none(), start]
+          const key: Key = {
+            index: chosen,
+            value: keys[chosen]!,
+            coolingDownMs: Math.max(0, (until[chosen] ?? 0) - now)
+          }
+          return [Option.some(key), (chosen + 1) % n]
+        })
+      })
+
+    const succeeded = (key: Key) =>
+      Effect.flatMap(Ref.get(cooled), (set) =>
+        key.coolingDownMs > 0 || set.has(key.index)
+          ? Effect.all([
+            shared.clearCooldown(ids[key.index]!),
+            shared.clearCooldown(rejectedIds[key.index]!),
+            Ref.update(cooled, (s) => {
+              const next = new Set(s)
+              next.delete(key.index)
+              return next
+            })
+          ], { discard: true })
+          : Effect.void)
+
+    const failed = (key: Key, error: BackendError) =>
+      Option.match(cooldownFor(error, options), {
+        onNone: () => Effect.succeed(false),
+        onSome: ({ ms, reason }) =>
+          Effect.flatMap(Clock.currentTimeMillis, (now) =>
+            Effect.all([
+              shared.setCooldown(ids[key.index]!, now + ms),
+              reason === "rejected"
+                ? shared.setCooldown(rejectedIds[key.index]!, now + ms)
+                : shared.clearCooldown(rejectedIds[key.index]!),
+              Ref.update(cooled, (s) => new Set(s).add(key.index))
+            ], { discard: true })).pipe(Effect.as(true))
+      })
+
+    const states = Effect.gen(function*() {
+      const [until, rejected] = yield* Effect.all([untils(ids), untils(rejectedIds)], { concurrency: 2 })
+      const now = yield* Clock.currentTimeMillis
+      return until.map((u, index): KeyState => ({
+        index,
+        coolingDownMs: Math.max(0, u - now),
+        reason: u > now ? ((rejected[index] ?? 0) > now ? "rejected" : "rate_limit") : undefined
+      }))
+    })
+
+    return {
+      size: keys.length,
+      next,
+      succeeded,
+      failed,
+      states,
+      scrub: (text) =>
+        keys.reduce((t, key) => {
+          const value = Redacted.value(key)
+          return value.length > 0 ? t.replaceAll(value, "[redacted]") : t
+        }, text)
+    } satisfies Service
+  })
 
 /**
  * The rotation over `AiosConfig.apiKeys`, with the default cooldowns.

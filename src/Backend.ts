@@ -187,7 +187,7 @@ export interface Capabilities {
  * @since 0.2.0
  */
 export interface Service {
-  /** The base URL (no trailing slash). */
+  /** The base URL (no trailing slash) as it may be printed: userinfo and secret query values redacted. Not for requests. */
   readonly url: string
   readonly capabilities: Capabilities
   readonly status: Effect.Effect<Status, BackendError.BackendError>

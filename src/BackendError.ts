@@ -8,6 +8,8 @@
  */
 import * as Data from "effect/Data"
 import * as Predicate from "effect/Predicate"
+import { capitalize, forModel, listed, plainDetail, sentence, server, serverKind, short, unreachableEnd } from "./internal/messages.js"
+import * as Redact from "./internal/redact.js"
 
 // ---------------------------------------------------------------------------------------------------------------
 // Kinds and the policy table
@@ -92,11 +94,20 @@ export const kinds: ReadonlyArray<ErrorKind> = Object.keys(policies) as Array<Er
 
 /** Fields common to every backend error. */
 interface Common {
-  /** The backend's base URL. */
+  /**
+   * The backend's base URL, as it may be printed: every constructor redacts userinfo and secret-looking query
+   * values (`http://[redacted]@host`), so no error holds a credential from a configured URL.
+   */
   readonly url: string
   /** The model the call was for, when there was one. */
   readonly model?: string | undefined
 }
+
+/** The fields with `url` redacted (idempotent: errors are rebuilt from errors). */
+const redacted = <A extends Common>(fields: A): A => ({ ...fields, url: Redact.url(fields.url) })
+
+/** The settings a timeout may come from, named in its message. */
+export type TimeoutSetting = "requestTimeoutMs" | "callTimeoutMs" | "turnTimeoutMs"
 
 /**
  * The server could not be reached: connection refused, reset, DNS, or the socket closed mid-response.
@@ -106,11 +117,14 @@ interface Common {
 export class BackendUnreachable extends Data.TaggedError("BackendUnreachable")<
   Common & { readonly detail: string; readonly cause?: unknown }
 > {
+  constructor(fields: Common & { readonly detail: string; readonly cause?: unknown }) {
+    super(redacted(fields))
+  }
   get kind(): ErrorKind {
     return tlsText.test(this.detail) ? "tls" : "unreachable"
   }
   override get message(): string {
-    return `Cannot reach ${server(this.url)}: ${plainDetail(this.detail)}. Is it running? Start it or set AIOS_URL / baseUrl.`
+    return `Cannot reach ${server(this.url)}: ${sentence(plainDetail(this.detail))} ${unreachableEnd}`
   }
 }
 
@@ -119,11 +133,33 @@ export class BackendUnreachable extends Data.TaggedError("BackendUnreachable")<
  *
  * @since 0.2.0
  */
-export class BackendTimeout extends Data.TaggedError("BackendTimeout")<Common & { readonly timeoutMs: number }> {
+export class BackendTimeout extends Data.TaggedError("BackendTimeout")<
+  Common & {
+    readonly timeoutMs: number
+    /**
+     * Which limit ran out: `requestTimeoutMs` (the wait for an answer, or for its next bytes; the default),
+     * `callTimeoutMs` (one whole call, however its bytes trickle in) or `turnTimeoutMs` (a turn with its retries).
+     */
+    readonly setting?: TimeoutSetting | undefined
+  }
+> {
+  constructor(fields: Common & { readonly timeoutMs: number; readonly setting?: TimeoutSetting | undefined }) {
+    super(redacted(fields))
+  }
   readonly kind: ErrorKind = "timeout"
   override get message(): string {
-    return `${capitalize(server(this.url))} did not answer${forModel(this.model)} within ${this.timeoutMs} ms ` +
-      `(requestTimeoutMs). It may be overloaded or stuck; check its logs or raise the timeout.`
+    const at = capitalize(server(this.url))
+    switch (this.setting) {
+      case "callTimeoutMs":
+        return `${at} did not finish answering${forModel(this.model)} within ${this.timeoutMs} ms (callTimeoutMs, ` +
+          `the limit on one whole call). It may be stuck or trickling its answer; check its logs or raise the limit.`
+      case "turnTimeoutMs":
+        return `${at} did not answer${forModel(this.model)} within ${this.timeoutMs} ms (turnTimeoutMs, the limit on a ` +
+          `whole turn with its retries). It may be overloaded or stuck; check its logs or raise the limit.`
+      default:
+        return `${at} did not answer${forModel(this.model)} within ${this.timeoutMs} ms (requestTimeoutMs). ` +
+          `It may be overloaded or stuck; check its logs or raise the timeout.`
+    }
   }
 }
 
@@ -133,21 +169,10 @@ export class BackendTimeout extends Data.TaggedError("BackendTimeout")<Common & 
  *
  * @since 0.2.0
  */
-export class BackendRejected extends Data.TaggedError("BackendRejected")<
-  Common & {
-    /** The HTTP status, or the in-body status code. */
-    readonly status: number
-    readonly kind: ErrorKind
-    /** The server's own words (validation details joined by "; "), possibly empty. */
-    readonly reason: string
-    /** `true` when the status came inside an HTTP 200 body. */
-    readonly inBody: boolean
-    /** Milliseconds the server asked us to wait (Retry-After, retry-after-ms, or its text), when it said. */
-    readonly retryAfterMs?: number | undefined
-    /** The server's own error type (OpenAI-compatible `error.code` / `error.type`), when it said. */
-    readonly errorType?: string | undefined
+export class BackendRejected extends Data.TaggedError("BackendRejected")<RejectedFields> {
+  constructor(fields: RejectedFields) {
+    super(redacted(fields))
   }
-> {
   override get message(): string {
     const what = this.inBody
       ? `reported ${this.status}`
@@ -156,11 +181,26 @@ export class BackendRejected extends Data.TaggedError("BackendRejected")<
       : this.status >= 500
       ? `failed internally (HTTP ${this.status})`
       : `answered HTTP ${this.status}`
-    const reason = this.reason.trim().replace(/[.\s]+$/, "")
-    return `${capitalize(server(this.url))} ${what}${forModel(this.model)}${reason === "" ? "" : `: ${reason}`}. ${
-      policies[this.kind].advice
-    }`
+    const reason = this.reason.trim()
+    return `${capitalize(server(this.url))} ${what}${forModel(this.model)}${
+      reason === "" ? "." : `: ${sentence(reason)}`
+    } ${policies[this.kind].advice}`
   }
+}
+
+/** The fields of a `BackendRejected`. */
+interface RejectedFields extends Common {
+  /** The HTTP status, or the in-body status code. */
+  readonly status: number
+  readonly kind: ErrorKind
+  /** The server's own words (validation details joined by "; "), possibly empty. */
+  readonly reason: string
+  /** `true` when the status came inside an HTTP 200 body. */
+  readonly inBody: boolean
+  /** Milliseconds the server asked us to wait (Retry-After, retry-after-ms, or its text), when it said. */
+  readonly retryAfterMs?: number | undefined
+  /** The server's own error type (OpenAI-compatible `error.code` / `error.type`), when it said. */
+  readonly errorType?: string | undefined
 }
 
 /**
@@ -172,11 +212,14 @@ export class BackendRejected extends Data.TaggedError("BackendRejected")<
 export class MalformedResponse extends Data.TaggedError("MalformedResponse")<
   Common & { readonly endpoint: string; readonly issue: string }
 > {
+  constructor(fields: Common & { readonly endpoint: string; readonly issue: string }) {
+    super(redacted(fields))
+  }
   readonly kind: ErrorKind = "malformed"
   override get message(): string {
     return `${capitalize(server(this.url))} sent a malformed response to ${this.endpoint}${forModel(this.model)}: ${
-      this.issue
-    }. Is ${this.url} really ${serverKind(this.url)}?`
+      sentence(this.issue)
+    } Is ${this.url} really ${serverKind(this.url)}?`
   }
 }
 
@@ -186,9 +229,12 @@ export class MalformedResponse extends Data.TaggedError("MalformedResponse")<
  * @since 0.2.0
  */
 export class EmptyReply extends Data.TaggedError("EmptyReply")<Common> {
+  constructor(fields: Common) {
+    super(redacted(fields))
+  }
   readonly kind: ErrorKind = "empty_reply"
   override get message(): string {
-    return `The model${this.model ? ` '${this.model}'` : ""} returned an empty reply (no text and no tool calls) through ${
+    return `The model${this.model ? ` '${short(this.model)}'` : ""} returned an empty reply (no text and no tool calls) through ${
       server(this.url)
     }.`
   }
@@ -203,10 +249,14 @@ export class EmptyReply extends Data.TaggedError("EmptyReply")<Common> {
 export class ModelUnknown extends Data.TaggedError("ModelUnknown")<
   Common & { readonly model: string; readonly available: ReadonlyArray<string> }
 > {
+  constructor(fields: Common & { readonly model: string; readonly available: ReadonlyArray<string> }) {
+    super(redacted(fields))
+  }
   readonly kind: ErrorKind = "model_not_found"
   override get message(): string {
-    const list = this.available.length > 0 ? this.available.join(", ") : "none"
-    return `Model '${this.model}' is not served by ${server(this.url)}. Available: ${list}.`
+    return `Model '${short(this.model)}' is not served by ${server(this.url)}. Available: ${sentence(listed(this.available))} ${
+      policies.model_not_found.advice
+    }`
   }
 }
 
@@ -311,12 +361,22 @@ const badRequestText =
 const notStatuses = /\bhttps?:\/\/[^\s'"`]+|\b\d+(?:\.\d+)? ?ms\b/gi
 
 /**
- * A `BackendRejected` message ends with its kind's advice (one distinct sentence per kind): the exact way back to
- * the kind, whatever the server's own words in the middle say.
+ * Our own messages end in a fixed sentence: a `BackendRejected` (and `ModelUnknown`) with its kind's advice (one
+ * distinct sentence per kind), the others with their own. That is the exact way back to the kind, whatever the
+ * server's words or a model's name in the middle say.
  */
-const kindFromAdvice = (text: string): ErrorKind | undefined => {
+const kindFromOwnEnding = (text: string): ErrorKind | undefined => {
   const end = text.trimEnd()
-  return kinds.find((kind) => end.endsWith(policies[kind].advice))
+  const advised = kinds.find((kind) => end.endsWith(policies[kind].advice))
+  if (advised !== undefined) return advised
+  if (end.endsWith(unreachableEnd)) {
+    const detail = /^Cannot reach .+? at \S+: (.*) Is it running\?/s.exec(end)?.[1] ?? ""
+    return tlsText.test(detail) ? "tls" : "unreachable"
+  }
+  if (/ (?:raise the timeout|raise the limit)\.$/.test(end) && /\(\w+TimeoutMs\b/.test(end)) return "timeout"
+  if (/ really an? (?:AIOS kernel|OpenAI-compatible endpoint)\?$/.test(end)) return "malformed"
+  if (/^The model(?: '.*')? returned an empty reply \(no text and no tool calls\) through /s.test(end)) return "empty_reply"
+  return undefined
 }
 
 /**
@@ -327,7 +387,7 @@ const kindFromAdvice = (text: string): ErrorKind | undefined => {
  */
 export const kindFromText = (text: string): ErrorKind | undefined => {
   if (text.trim() === "") return undefined
-  const own = kindFromAdvice(text)
+  const own = kindFromOwnEnding(text)
   if (own !== undefined) return own
   const plain = text.replace(notStatuses, " ")
   if (overflowText.test(plain)) return "context_overflow"
@@ -406,41 +466,3 @@ export const kindFromStatus = (status: number, text: string, errorType?: string 
       return status >= 500 ? serverKindOf(text) : "bad_request"
   }
 }
-
-// ---------------------------------------------------------------------------------------------------------------
-// Messages
-// ---------------------------------------------------------------------------------------------------------------
-
-/**
- * A socket error code in words. Hosts (OpenClaw) replace messages that carry raw codes with a generic line that
- * drops the URL, so the code stays in `detail` and the message says what it means.
- */
-const plainDetail = (detail: string): string => {
-  switch (detail) {
-    case "ECONNREFUSED":
-      return "nothing is listening at that address"
-    case "ECONNRESET":
-    case "UND_ERR_SOCKET":
-      return "the connection was dropped"
-    case "ENOTFOUND":
-    case "EAI_AGAIN":
-      return "the host name does not resolve"
-    case "ETIMEDOUT":
-    case "UND_ERR_CONNECT_TIMEOUT":
-      return "connecting took too long"
-    case "EHOSTUNREACH":
-    case "ENETUNREACH":
-      return "the network cannot reach that host"
-    default:
-      return detail.replace(/[.\s]+$/, "")
-  }
-}
-
-/** Names the server: an OpenAI-compatible base URL ends in a version segment (`/v1`), an AIOS kernel's does not. */
-const serverKind = (url: string): string => /\/v\d+$/.test(url) ? "an OpenAI-compatible endpoint" : "an AIOS kernel"
-
-const server = (url: string): string => `${serverKind(url).replace(/^an? /, "the ")} at ${url}`
-
-const capitalize = (s: string): string => s.charAt(0).toUpperCase() + s.slice(1)
-
-const forModel = (model: string | undefined): string => (model ? ` for model '${model}'` : "")

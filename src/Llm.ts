@@ -8,7 +8,8 @@
  * - A model name is looked up as an alias first (`OPENCLAW_MODEL_<ALIAS>`, then config `aliases`, both
  *   case-insensitive; the variable wins), then taken as a backend model name; one level, no alias chains.
  * - Limits are per resolved model (`models.<name>.limits` replaces `limits`): a permit is held for the whole call,
- *   and a rate token is taken once per call start; retries inside the turn take no new token.
+ *   and a rate token is taken once per call start; retries inside the turn take no new token. They live in
+ *   `SharedState`: per process, or shared by every process using the same Redis (`redis` config).
  * - `timeoutMs` bounds each attempt (the backend request), as in `Turn`; a timed-out attempt is retried.
  * - Interruption is not an `LlmError`: the caller stopped the call, no model failed.
  *
@@ -17,15 +18,12 @@
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
-import * as RateLimiter from "effect/RateLimiter"
-import * as Scope from "effect/Scope"
+import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import * as SynchronizedRef from "effect/SynchronizedRef"
 import * as AiosConfig from "./AiosConfig.js"
 import * as Backend from "./Backend.js"
 import * as BackendError from "./BackendError.js"
@@ -34,7 +32,9 @@ import * as Metrics from "./internal/llm/metrics.js"
 import * as Options from "./internal/llm/options.js"
 import * as Stop from "./internal/llm/stop.js"
 import { ModelCatalog } from "./ModelCatalog.js"
+import * as SharedState from "./SharedState.js"
 import { Turn } from "./Turn.js"
+import * as TurnRetry from "./TurnRetry.js"
 
 // ---------------------------------------------------------------------------------------------------------------
 // Errors
@@ -90,15 +90,15 @@ export const codeOf: { readonly [K in BackendError.ErrorKind]: LlmErrorCode } = 
 }
 
 /**
- * The `LlmError` for a backend error: its code from `codeOf`, the backend error's message, kind and
- * retryability, the error itself as `cause`.
+ * The `LlmError` for a backend error: its code from `codeOf`, the backend error's message (and how the turn's
+ * retries ended, when they were used up), kind and retryability, the error itself as `cause`.
  *
  * @since 0.2.0
  */
-export const fromBackendError = (error: BackendError.BackendError): LlmError =>
+export const fromBackendError = (error: BackendError.BackendError, gaveUp?: string | undefined): LlmError =>
   new LlmError({
     code: codeOf[error.kind],
-    message: error.message,
+    message: gaveUp === undefined ? error.message : `${error.message} ${gaveUp}`,
     retryable: BackendError.isRetryable(error),
     model: error.model,
     kind: error.kind,
@@ -221,12 +221,6 @@ export interface Service {
  */
 export class Llm extends Context.Tag("effect-aios/Llm")<Llm, Service>() {}
 
-/** A model's limits: its permits, and its token bucket when a rate is configured. */
-interface Gate {
-  readonly semaphore: Effect.Semaphore
-  readonly rate: Option.Option<RateLimiter.RateLimiter>
-}
-
 const elapsedMs = (from: bigint) => Effect.map(Clock.currentTimeNanos, (now) => Number(now - from) / 1e6)
 
 /**
@@ -234,13 +228,16 @@ const elapsedMs = (from: bigint) => Effect.map(Clock.currentTimeNanos, (now) => 
  *
  * @since 0.1.0
  */
-export const make: Effect.Effect<Service, never, Turn | ModelCatalog | AiosConfig.AiosConfig | Scope.Scope> = Effect
+export const make: Effect.Effect<
+  Service,
+  never,
+  Turn | ModelCatalog | AiosConfig.AiosConfig | SharedState.SharedState | Scope.Scope
+> = Effect
   .gen(function*() {
     const turn = yield* Turn
     const catalog = yield* ModelCatalog
     const config = yield* AiosConfig.AiosConfig
-    const scope = yield* Effect.scope
-    const gates = yield* SynchronizedRef.make(new Map<string, Gate>())
+    const shared = yield* SharedState.SharedState
     let calls = 0
 
     const unavailable = (message: string) =>
@@ -272,33 +269,18 @@ export const make: Effect.Effect<Service, never, Turn | ModelCatalog | AiosConfi
         ))
       })
 
-    /** The gate of `model`, created on first use; its token bucket lives as long as the service. */
-    const gateFor = (model: string) =>
-      SynchronizedRef.modifyEffect(gates, (map) => {
-        const existing = map.get(model)
-        if (existing !== undefined) return Effect.succeed([existing, map] as const)
-        const limits = config.models[model]?.limits ?? config.limits
-        return Effect.gen(function*() {
-          const semaphore = yield* Effect.makeSemaphore(limits.concurrency)
-          const rate = limits.rate === undefined ? Option.none<RateLimiter.RateLimiter>() : Option.some(
-            yield* RateLimiter.make({
-              limit: limits.rate.limit,
-              interval: Duration.millis(limits.rate.intervalMs),
-              algorithm: "token-bucket"
-            }).pipe(Scope.extend(scope))
-          )
-          const gate: Gate = { semaphore, rate }
-          return [gate, new Map(map).set(model, gate)] as const
-        }).pipe(Effect.uninterruptible)
-      })
-
-    /** A permit for the rest of the scope (waiting stays interruptible), then a token for the start. */
-    const enter = (gate: Gate) =>
-      Effect.uninterruptibleMask((restore) =>
-        Effect.zipRight(restore(gate.semaphore.take(1)), Effect.addFinalizer(() => gate.semaphore.release(1)))
-      ).pipe(
-        Effect.zipRight(Option.match(gate.rate, { onNone: () => Effect.void, onSome: (limit) => limit(Effect.void) }))
+    /**
+     * The limits of `model` for the rest of the scope: a permit (waiting stays interruptible), then a token for
+     * the start. Both live in `SharedState`: this process's, or every process's sharing a Redis.
+     */
+    const enter = (model: string) => {
+      const limits = config.models[model]?.limits ?? config.limits
+      const key = `llm:${model}`
+      return Effect.zipRight(
+        shared.acquirePermit(key, limits.concurrency),
+        limits.rate === undefined ? Effect.void : shared.rateLimit(key, limits.rate.limit, limits.rate.intervalMs)
       )
+    }
 
     /** Starts a call in the current scope: validation, model, limits, then the turn's text with stops applied. */
     const start = (input: LlmOptions, kind: Metrics.Call["kind"]) =>
@@ -323,12 +305,14 @@ export const make: Effect.Effect<Service, never, Turn | ModelCatalog | AiosConfi
         call.model = model
         Option.map(call.span, (span) => span.attribute("llm.model", model))
         yield* Effect.annotateLogsScoped({ model })
-        yield* enter(yield* gateFor(model))
+        yield* enter(model)
         const queuedMs = yield* elapsedMs(call.startedAt)
         Option.map(call.span, (span) => span.attribute("llm.queued_ms", queuedMs))
 
         const context = Options.toContext(options)
         call.inputChars = Options.inputChars(context)
+        // How the turn's retries ended, said in the final error ("Gave up after 4 attempts in 60.4 s: …").
+        let gaveUp: string | undefined
         const texts = turn.run({
           model,
           context,
@@ -336,11 +320,14 @@ export const make: Effect.Effect<Service, never, Turn | ModelCatalog | AiosConfi
           onRetry: ({ attempt }) => {
             call.attempts = Math.max(call.attempts, attempt + 1)
           },
+          onGiveUp: (outcome) => {
+            gaveUp = TurnRetry.summary(outcome)
+          },
           maxTokens: options.maxTokens,
           temperature: options.temperature,
           timeoutMs: options.timeoutMs
         }).pipe(
-          Stream.mapError(fromBackendError),
+          Stream.mapError((error) => fromBackendError(error, gaveUp)),
           // Text for the stop matcher; `Finish` (always last) is its end of input.
           Stream.filterMap((event) => {
             if (event._tag === "TextDelta") {
@@ -402,7 +389,8 @@ export const make: Effect.Effect<Service, never, Turn | ModelCatalog | AiosConfi
  *
  * @since 0.1.0
  */
-export const layer: Layer.Layer<Llm, never, Turn | ModelCatalog | AiosConfig.AiosConfig> = Layer.scoped(Llm, make)
+export const layer: Layer.Layer<Llm, never, Turn | ModelCatalog | AiosConfig.AiosConfig | SharedState.SharedState> =
+  Layer.scoped(Llm, make)
 
 /**
  * `Llm.generate` from the context.

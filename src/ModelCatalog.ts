@@ -18,6 +18,7 @@ import type * as Scope from "effect/Scope"
 import { AiosConfig } from "./AiosConfig.js"
 import { Backend, type Model } from "./Backend.js"
 import * as BackendError from "./BackendError.js"
+import * as Redact from "./internal/redact.js"
 
 /**
  * @since 0.1.0
@@ -38,10 +39,23 @@ export interface Service {
  */
 export class ModelCatalog extends Context.Tag("effect-aios/ModelCatalog")<ModelCatalog, Service>() {}
 
+interface Good {
+  readonly models: ReadonlyArray<Model>
+  /** The models by name, for `require` on a long list. */
+  readonly byName: ReadonlyMap<string, Model>
+  readonly at: number
+}
+
 interface State {
-  readonly good: Option.Option<{ readonly models: ReadonlyArray<Model>; readonly at: number }>
+  readonly good: Option.Option<Good>
   readonly inflight: Option.Option<Deferred.Deferred<ReadonlyArray<Model>, BackendError.BackendError>>
 }
+
+const good = (models: ReadonlyArray<Model>, at: number): Good => ({
+  models,
+  byName: new Map(models.map((m) => [m.name, m])),
+  at
+})
 
 /**
  * @since 0.1.0
@@ -61,7 +75,7 @@ export const make: Effect.Effect<Service, never, Backend | AiosConfig | Scope.Sc
         const current = yield* Ref.get(state)
         if (Exit.isSuccess(exit)) {
           yield* Ref.set(state, {
-            good: exit.value.length > 0 ? Option.some({ models: exit.value, at: now }) : current.good,
+            good: exit.value.length > 0 ? Option.some(good(exit.value, now)) : current.good,
             inflight: Option.none()
           })
           return yield* Deferred.succeed(deferred, exit.value)
@@ -73,7 +87,7 @@ export const make: Effect.Effect<Service, never, Backend | AiosConfig | Scope.Sc
             onSome: (e) => e.message
           })
           yield* Effect.logWarning("Model list refresh failed; serving the last good list").pipe(
-            Effect.annotateLogs({ url: backend.url, error: reason })
+            Effect.annotateLogs({ url: Redact.url(backend.url), error: reason })
           )
           return yield* Deferred.succeed(deferred, current.good.value.models)
         }
@@ -110,12 +124,17 @@ export const make: Effect.Effect<Service, never, Backend | AiosConfig | Scope.Sc
           : fetchOrWait(now)))
 
     const require: Service["require"] = (name) =>
-      Effect.flatMap(list, (models) => {
-        const found = models.find((m) => m.name === name)
-        return found !== undefined ? Effect.succeed(found) : Effect.fail(
-          new BackendError.ModelUnknown({ url: backend.url, model: name, available: models.map((m) => m.name) })
-        )
-      })
+      Effect.flatMap(list, (models) =>
+        Effect.flatMap(Ref.get(state), (current) => {
+          // The cached index when `models` is the cached list; a list that was not cached (empty) is searched.
+          const byName = Option.isSome(current.good) && current.good.value.models === models
+            ? current.good.value.byName
+            : undefined
+          const found = byName !== undefined ? byName.get(name) : models.find((m) => m.name === name)
+          return found !== undefined ? Effect.succeed(found) : Effect.fail(
+            new BackendError.ModelUnknown({ url: backend.url, model: name, available: models.map((m) => m.name) })
+          )
+        }))
 
     return {
       list,

@@ -26,34 +26,35 @@
  *   &apos; &#N; &#xN;`) are decoded once, in one pass; CDATA is literal. For string values one line break
  *   right after the opening tag and one right before the closing tag are markup, not value. Then the tool's
  *   JSON Schema types the value: `integer`/`number`/`boolean`/`null` are converted, `object`/`array` are
- *   JSON-decoded, a `string` stays a string; a value that does not convert stays a string (the tool's own
- *   validation then tells the model).
+ *   JSON-decoded, a `string` stays a string; a value that does not convert (or nests over 256 levels deep)
+ *   stays a string, for the tool's own validation to tell the model.
  * - **Invalid calls** are reported (`InvalidCall`, with the raw text) and not executed: a parameter or invoke
  *   tag met inside a value before its `</parameter>`, or text after a `</parameter>` where only tags may
  *   follow (so a value holding a raw `</parameter>` or `</invoke>` is reported, never cut short silently), a
- *   duplicate parameter name, a missing or over-long tool name, a name that is not among the turn's tools,
- *   text between invokes. A malformed invoke extends to its `</invoke>` or the next `<invoke`, so the invokes
- *   beside it are still delivered. (A raw value that contains a whole well-formed closing sequence, such as
- *   `</parameter></invoke>` and then another invoke, reads exactly like markup: values must escape `<`.)
+ *   duplicate parameter name, more than 1,000 parameters, a missing or over-long tool name, a name that is not
+ *   among the turn's tools, text between invokes. An invalid invoke keeps its name and what could be read of
+ *   its parameters (`InvalidCall.arguments`). A malformed invoke extends to its `</invoke>` or the next
+ *   `<invoke`, so the invokes beside it are still delivered. (A raw value that contains a whole well-formed
+ *   closing sequence, such as `</parameter></invoke>` and then another invoke, reads exactly like markup:
+ *   values must escape `<`.)
  * - **Not calls.** Markup inside Markdown code fences (``` or ~~~ at a line start, up to 3 spaces in) and
  *   inline code spans (closed by an equal backtick run, or by the end of the line) is prose. `<think>`
  *   sections follow the `think` option.
  * - **Limits.** A block longer than `maxBlockBytes` is returned as text with an `InvalidCall` report, so an
  *   open block never holds more than that; apart from it, at most a 16-character partial tag is held back.
- *   Time is linear in the text for any input and chunking: held-back text is not rescanned, and a tool's JSON
- *   Schema is read once per node (a schema that refers to itself included).
+ *   Time is linear in the text for any input, chunking and tool schema, and spread over the chunks: a block
+ *   is parsed as it arrives (each chunk's share when it arrives), and a schema is read once per node (one that
+ *   refers to itself included).
  *
  * @since 0.1.0
  */
 import * as Chunk from "effect/Chunk"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import * as render from "./internal/toolTags/render.js"
 import { type Item, Scanner, type ScannerConfig } from "./internal/toolTags/scanner.js"
 import { makeToolIndex } from "./internal/toolTags/values.js"
-
-// ---------------------------------------------------------------------------------------------------------------
-// OpenClaw-compatible input shapes (structural: OpenClaw's own `Context` is assignable to these)
-// ---------------------------------------------------------------------------------------------------------------
 
 /**
  * A JSON Schema. Typed loosely on purpose: TypeBox schemas (OpenClaw's) are interfaces without an index
@@ -153,10 +154,6 @@ export interface ToolResultInput {
   readonly isError?: boolean | undefined
 }
 
-// ---------------------------------------------------------------------------------------------------------------
-// Parse output
-// ---------------------------------------------------------------------------------------------------------------
-
 /** Prose (everything that is not a block), byte for byte. @since 0.1.0 */
 export interface Text {
   readonly _tag: "Text"
@@ -179,9 +176,17 @@ export interface ToolCall {
  */
 export interface InvalidCall {
   readonly _tag: "InvalidCall"
+  /** The tool name, whenever one was read (also an unknown, empty or over-long one). */
   readonly name?: string
   readonly reason: string
   readonly raw: string
+  /**
+   * An invoke's parameters, best effort, for a caller that passes the call on for the tool's owner to judge:
+   * typed by a known tool's schema, strings for an unknown tool; those after a structural fault (an unclosed or
+   * malformed tag, stray text) left out; of duplicates the last. Absent for stray text and over-long blocks.
+   * @since 0.2.0
+   */
+  readonly arguments?: Record<string, unknown>
 }
 
 /** @since 0.1.0 */
@@ -229,10 +234,6 @@ export interface ToolCallEnd {
  */
 export type ToolTagEvent = TextDelta | ToolCallStart | ToolCallDelta | ToolCallEnd | InvalidCall
 
-// ---------------------------------------------------------------------------------------------------------------
-// Options
-// ---------------------------------------------------------------------------------------------------------------
-
 /** @since 0.1.0 */
 export const DEFAULT_MAX_BLOCK_BYTES = 1024 * 1024
 /** @since 0.1.0 */
@@ -267,10 +268,6 @@ export interface ToolTagsOptions {
   readonly idGenerator?: (() => string) | undefined
 }
 
-// ---------------------------------------------------------------------------------------------------------------
-// Ids
-// ---------------------------------------------------------------------------------------------------------------
-
 const ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 
 const randomAlnum = (n: number): string =>
@@ -296,10 +293,6 @@ export const makeIdGenerator = (prefix?: string): () => string => {
 
 let defaultIds: (() => string) | undefined
 const defaultId = (): string => (defaultIds ??= makeIdGenerator())()
-
-// ---------------------------------------------------------------------------------------------------------------
-// Parsing
-// ---------------------------------------------------------------------------------------------------------------
 
 const toConfig = (options: ToolTagsOptions | undefined): ScannerConfig => {
   const o = options ?? {}
@@ -335,7 +328,7 @@ const toConfig = (options: ToolTagsOptions | undefined): ScannerConfig => {
 
 /** A call is delivered as its start, arguments and end, together. */
 const toEvents = (items: Array<Item>): ReadonlyArray<ToolTagEvent> =>
-  items.every((item): item is TextDelta | InvalidCall => item._tag !== "ToolCall") ? items : items.flatMap((item): Array<ToolTagEvent> =>
+  items.flatMap((item): Array<ToolTagEvent> =>
     item._tag !== "ToolCall" ? [item] : [
       { _tag: "ToolCallStart", id: item.id, name: item.name },
       { _tag: "ToolCallDelta", id: item.id, argumentsDelta: JSON.stringify(item.arguments) },
@@ -361,26 +354,20 @@ export interface StreamParser {
  */
 export const makeStreamParser = (options?: ToolTagsOptions): StreamParser => {
   const scanner = new Scanner(toConfig(options))
+  const after = (step: () => void): ReadonlyArray<ToolTagEvent> => {
+    step()
+    return toEvents(scanner.take())
+  }
   return {
-    push: (chunk) => {
-      scanner.push(chunk)
-      return toEvents(scanner.take())
-    },
-    end: () => {
-      scanner.end()
-      return toEvents(scanner.take())
-    },
+    push: (chunk) => after(() => scanner.push(chunk)),
+    end: () => after(() => scanner.end()),
     get buffered() {
       return scanner.buffered
     }
   }
 }
 
-/**
- * Parses a whole text: exactly the streaming parser fed the text as one chunk, then ended.
- *
- * @since 0.1.0
- */
+/** Parses a whole text: exactly the streaming parser fed the text as one chunk, then ended. @since 0.1.0 */
 export const parse = (text: string, options?: ToolTagsOptions): ParseResult => {
   const scanner = new Scanner(toConfig(options))
   scanner.push(text)
@@ -398,11 +385,32 @@ export const parse = (text: string, options?: ToolTagsOptions): ParseResult => {
   return { parts, invalid }
 }
 
+/** The most text one step of `feed` gives the parser. */
+const STEP = 65_536
+
+/**
+ * `parser.push(text)` as an Effect that holds the event loop for one bounded step at a time: a text longer than
+ * 64 KiB is pushed in pieces of that size with a turn of the event loop between them (`Effect.sleep` of zero,
+ * through Effect's `Clock`), so that one huge reply does not stall every other turn. (Its text then comes in
+ * several deltas.)
+ *
+ * @since 0.2.0
+ */
+export const feed = (parser: StreamParser, text: string): Effect.Effect<ReadonlyArray<ToolTagEvent>> =>
+  Effect.suspend(() => {
+    const events: Array<ToolTagEvent> = []
+    const step = (at: number): Effect.Effect<ReadonlyArray<ToolTagEvent>> => {
+      for (const e of parser.push(text.slice(at, at + STEP))) events.push(e)
+      return at + STEP >= text.length ? Effect.succeed(events) : Effect.flatMap(Effect.sleep(Duration.zero), () => step(at + STEP))
+    }
+    return step(0)
+  })
+
 /**
  * The streaming parser as a `Stream` transform: text chunks in, `ToolTagEvent`s out; the text of one upstream
- * `Chunk` (pieces that arrived together) comes out as one delta. Each run of the stream gets a fresh parser; when
- * the input ends the held-back text is released. If the input fails, what was held back (at most a partial tag
- * or an open block) is dropped with it.
+ * `Chunk` (pieces that arrived together) comes out as one delta, unless over 64 KiB (see `feed`). Each run of
+ * the stream gets a fresh parser; when the input ends the held-back text is released. If the input fails, what
+ * was held back (at most a partial tag or an open block) is dropped with it.
  *
  * @since 0.1.0
  */
@@ -411,37 +419,21 @@ export const stream = (options?: ToolTagsOptions) =>
   Stream.suspend(() => {
     const parser = makeStreamParser(options)
     return self.pipe(
-      Stream.mapChunks((pieces) => Chunk.unsafeFromArray(parser.push(Chunk.join(pieces, "")))),
+      Stream.mapChunksEffect((pieces) => Effect.map(feed(parser, Chunk.join(pieces, "")), Chunk.unsafeFromArray)),
       Stream.concat(Stream.suspend(() => Stream.fromIterable(parser.end())))
     )
   })
 
-/**
- * `"toolUse"` when the parsed message holds a call (OpenClaw then runs the tools), else the kernel's reason.
- *
- * @since 0.1.0
- */
+/** `"toolUse"` when the message holds a call (OpenClaw then runs the tools), else the kernel's reason. @since 0.1.0 */
 export const stopReason = (
   parts: ReadonlyArray<Part>,
   kernelReason: "stop" | "length"
 ): "stop" | "length" | "toolUse" => parts.some((p) => p._tag === "ToolCall") ? "toolUse" : kernelReason
 
-// ---------------------------------------------------------------------------------------------------------------
-// Rendering
-// ---------------------------------------------------------------------------------------------------------------
-
 /**
- * The system-prompt section that tells the model how to call tools, followed by the tools in a
- * machine-readable form:
- *
- * ```text
- * <tools>
- * <tool name="read">
- * <description>escaped text</description>
- * <parameters>{JSON Schema, every "<" written as \u003c}</parameters>
- * </tool>
- * </tools>
- * ```
+ * The system-prompt section that tells the model how to call tools, then the tools in a machine-readable form:
+ * `<tools>`, and for each `<tool name="read">` with `<description>escaped text</description>` and
+ * `<parameters>{JSON Schema, every "<" written as \u003c}</parameters>`.
  *
  * @since 0.1.0
  */

@@ -12,12 +12,20 @@
  * - a Retry-After above `maxDelayMs` is not waited for: the turn fails at once with the error, which carries the
  *   requested wait in `retryAfterMs`, so OpenClaw can fall back.
  * - anything else (400, 401, 404, model not configured, malformed body, context overflow) never retries.
+ * - a refused connection (nothing listens at the URL) is not retried under `onRefused: "fail"` (the default), so
+ *   the host can fall back to another model at once.
+ *
+ * A turn may also have a deadline (`Meta.deadline`, from `turnTimeoutMs`): a retry whose wait would not end before
+ * it is not started, and the attempt in flight when it passes is cut with the deadline's error. When a turn ends
+ * in failure, `Meta.onGiveUp` is told how (`Outcome`: attempts, time spent, why it stopped), so that whoever reports
+ * the failure can say so (`summary`) and let the caller know whether retrying again makes sense.
  *
  * Which class a failure is in comes from `BackendError.policies`, the one policy table.
  *
  * @since 0.1.0
  */
 import * as Chunk from "effect/Chunk"
+import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -58,6 +66,8 @@ export interface Policy {
   /** The first wait after a transient failure; doubles per retry. */
   readonly transientDelayMs: number
   readonly retryOn: RetryOn
+  /** A refused connection: `"fail"` stops the turn at once (unless `retryOn` is a predicate); `"retry"` is transient. */
+  readonly onRefused: "fail" | "retry"
 }
 
 /**
@@ -70,6 +80,49 @@ export interface Meta {
   readonly model?: string | undefined
   /** Told of each retry as it is decided (before its wait): for callers that report attempts, e.g. `Llm`'s span. */
   readonly onRetry?: ((retry: { readonly attempt: number; readonly delayMs: number }) => void) | undefined
+  /** The turn's deadline: no wait runs past it, and the attempt in flight is cut when it passes. */
+  readonly deadline?: Deadline | undefined
+  /** Aborting it interrupts the turn at once, in an attempt or a wait. */
+  readonly signal?: AbortSignal | undefined
+  /** Told once when the turn ends in failure: how many attempts, how long, and why it stopped. */
+  readonly onGiveUp?: ((outcome: Outcome) => void) | undefined
+}
+
+/** A deadline over a whole turn. @since 0.2.0 */
+export interface Deadline {
+  /** When the turn must be over, in `Clock` milliseconds. */
+  readonly atMs: number
+  /** The configured length (`turnTimeoutMs`), for messages. */
+  readonly timeoutMs: number
+  /** The failure of an attempt cut by the deadline. */
+  readonly expired: () => BackendError
+}
+
+/**
+ * Why a turn stopped retrying. `refused`: nothing listens, under `onRefused: "fail"`; `deadline`: the next wait
+ * would not end before it, or it cut an attempt; `output_started`: output had reached the consumer.
+ *
+ * @since 0.2.0
+ */
+export type StopWhy =
+  "not_retryable" | "refused" | "budget_exhausted" | "retry_after_too_long" | "deadline" | "output_started"
+
+/** How a failed turn ended. @since 0.2.0 */
+export interface Outcome {
+  /** The kind of the last failure. */
+  readonly kind: ErrorKind
+  readonly why: StopWhy
+  /** Attempts made, the last one included; time spent waiting between them; from the first start to giving up. */
+  readonly attempts: number
+  readonly waitedMs: number
+  readonly elapsedMs: number
+  /** The policy's `maxRetries` and `maxDelayMs`, for messages. */
+  readonly maxRetries: number
+  readonly maxDelayMs: number
+  /** The deadline's length, when the turn had one. */
+  readonly turnTimeoutMs?: number | undefined
+  /** For `retry_after_too_long`: the wait the server asked for. */
+  readonly requestedMs?: number | undefined
 }
 
 /**
@@ -87,7 +140,7 @@ export type Decision =
   }
   | {
     readonly _tag: "Stop"
-    readonly why: "not_retryable" | "budget_exhausted" | "retry_after_too_long" | "output_started"
+    readonly why: StopWhy
     readonly kind: ErrorKind
     readonly requestedMs?: number | undefined
   }
@@ -119,8 +172,17 @@ export const policy = (options: Partial<Policy> = {}): Policy => ({
   maxDelayMs: count(options.maxDelayMs, defaults.retry.maxDelayMs),
   jitter: options.jitter === "full" ? "full" : "none",
   transientDelayMs: count(options.transientDelayMs, defaultTransientDelayMs),
-  retryOn: options.retryOn ?? "transient"
+  retryOn: options.retryOn ?? "transient",
+  onRefused: options.onRefused === "retry" ? "retry" : "fail"
 })
+
+/**
+ * Whether nothing listens at the server's address (a refused connection): a dead server, not a busy one.
+ *
+ * @since 0.2.0
+ */
+export const isRefused = (error: BackendError): boolean =>
+  error._tag === "BackendUnreachable" && /ECONNREFUSED|nothing is listening/i.test(error.detail)
 
 const shouldRetry = (policy: Policy, error: BackendError): boolean => {
   if (typeof policy.retryOn === "function") return policy.retryOn(error, error.kind)
@@ -134,12 +196,22 @@ const grow = (base: number, n: number, cap: number): number =>
 
 /**
  * The decision after the `retries`-th failure of a turn (0 for the first). `random` in [0, 1) is used only with
- * full jitter. Pure.
+ * full jitter; `remainingMs` is the time left before the turn's deadline (a wait that does not end before it is
+ * not started). Pure.
  *
  * @since 0.1.0
  */
-export const decide = (policy: Policy, error: BackendError, retries: number, random: number): Decision => {
+export const decide = (
+  policy: Policy,
+  error: BackendError,
+  retries: number,
+  random: number,
+  remainingMs: number = Number.POSITIVE_INFINITY
+): Decision => {
   const kind = error.kind
+  if (policy.onRefused === "fail" && typeof policy.retryOn !== "function" && isRefused(error)) {
+    return { _tag: "Stop", why: "refused", kind }
+  }
   if (!shouldRetry(policy, error)) return { _tag: "Stop", why: "not_retryable", kind }
   if (retries >= policy.maxRetries) return { _tag: "Stop", why: "budget_exhausted", kind }
   const requested = Option.getOrUndefined(RetryAfter.fromError(error))
@@ -151,7 +223,9 @@ export const decide = (policy: Policy, error: BackendError, retries: number, ran
     ? policy.jitter === "full" ? grow(policy.delayMs, retries, cap) : Math.min(policy.delayMs, cap)
     : grow(policy.transientDelayMs, retries, cap)
   const base = policy.jitter === "full" ? Math.min(upper, Math.floor(random * (upper + 1))) : upper
-  return { _tag: "Retry", kind, attempt: retries + 1, delayMs: Math.max(base, requested ?? 0) }
+  const delayMs = Math.max(base, requested ?? 0)
+  if (delayMs >= remainingMs) return { _tag: "Stop", why: "deadline", kind }
+  return { _tag: "Retry", kind, attempt: retries + 1, delayMs }
 }
 
 const observe = (decision: Decision, meta: Meta, maxDelayMs: number): Effect.Effect<void> => {
@@ -172,8 +246,53 @@ const observe = (decision: Decision, meta: Meta, maxDelayMs: number): Effect.Eff
       `Not retrying turn ${meta.turn}: the server asked to wait ${decision.requestedMs} ms, above maxDelayMs ${maxDelayMs}`
     ).pipe(Effect.annotateLogs({ ...annotations, kind: decision.kind, requestedMs: decision.requestedMs }))
   }
+  if (decision.why === "deadline") {
+    return Effect.logWarning(`Not retrying turn ${meta.turn}: the next wait would not end before the turn's deadline`).pipe(
+      Effect.annotateLogs({ ...annotations, kind: decision.kind })
+    )
+  }
   return Effect.void
 }
+
+/** What one run of a turn has spent so far; made afresh for each run, so a re-run turn starts clean. */
+interface Tally {
+  readonly startedAt: number
+  attempts: number
+  waitedMs: number
+  /** Set once the outcome was reported (a cut and a stop may race). */
+  reported: boolean
+}
+
+const tallyAt = (startedAt: number): Tally => ({ startedAt, attempts: 1, waitedMs: 0, reported: false })
+
+/** Tells `meta.onGiveUp` how the turn ended, once. */
+const giveUp = (
+  policy: Policy,
+  meta: Meta,
+  tally: Tally,
+  stop: { readonly kind: ErrorKind; readonly why: StopWhy; readonly requestedMs?: number | undefined }
+): Effect.Effect<void> =>
+  Effect.flatMap(Clock.currentTimeMillis, (now) =>
+    Effect.sync(() => {
+      if (tally.reported) return
+      tally.reported = true
+      meta.onGiveUp?.({
+        kind: stop.kind,
+        why: stop.why,
+        attempts: tally.attempts,
+        waitedMs: tally.waitedMs,
+        elapsedMs: Math.max(0, now - tally.startedAt),
+        maxRetries: policy.maxRetries,
+        maxDelayMs: policy.maxDelayMs,
+        turnTimeoutMs: meta.deadline?.timeoutMs,
+        requestedMs: stop.requestedMs
+      })
+    }))
+
+const remainingMs = (meta: Meta): Effect.Effect<number> =>
+  meta.deadline === undefined
+    ? Effect.succeed(Number.POSITIVE_INFINITY)
+    : Effect.map(Clock.currentTimeMillis, (now) => (meta.deadline?.atMs ?? now) - now)
 
 /**
  * The retry schedule of one turn, over the errors of its attempts. Each run of an effect retried with it starts
@@ -185,21 +304,97 @@ export const schedule = (
   policy: Policy,
   meta: Meta,
   canRetry: () => boolean = () => true
+): Schedule.Schedule<Decision, BackendError> => scheduleOf(policy, meta, canRetry, tallyAt(0))
+
+const scheduleOf = (
+  policy: Policy,
+  meta: Meta,
+  canRetry: () => boolean,
+  tally: Tally
 ): Schedule.Schedule<Decision, BackendError> =>
   Schedule.identity<BackendError>().pipe(
     Schedule.intersect(Schedule.count),
     Schedule.mapEffect(([error, retries]): Effect.Effect<Decision> =>
       canRetry()
-        ? Effect.map(
+        ? Effect.zipWith(
           policy.jitter === "full" ? Random.next : Effect.succeed(1),
-          (random) => decide(policy, error, retries, random)
+          remainingMs(meta),
+          (random, remaining) => decide(policy, error, retries, random, remaining)
         )
         : Effect.succeed({ _tag: "Stop", why: "output_started", kind: error.kind })
     ),
     Schedule.whileOutput((decision) => decision._tag === "Retry"),
     Schedule.modifyDelay((decision) => Duration.millis(decision._tag === "Retry" ? decision.delayMs : 0)),
-    Schedule.tapOutput((decision) => observe(decision, meta, policy.maxDelayMs))
+    Schedule.tapOutput((decision) =>
+      Effect.zipRight(
+        observe(decision, meta, policy.maxDelayMs),
+        decision._tag === "Retry"
+          ? Effect.sync(() => {
+            tally.attempts++
+            tally.waitedMs += decision.delayMs
+          })
+          : giveUp(policy, meta, tally, decision)
+      )
+    )
   )
+
+/** The deadline's cut: fails with its error when it passes (at once if it has), having reported the outcome. */
+const expiry = (policy: Policy, meta: Meta, tally: Tally, deadline: Deadline): Effect.Effect<never, BackendError> =>
+  Effect.flatMap(remainingMs(meta), (remaining) =>
+    Effect.sleep(Duration.millis(Math.max(0, remaining))).pipe(
+      Effect.zipRight(Effect.suspend(() => {
+        const error = deadline.expired()
+        return Effect.zipRight(giveUp(policy, meta, tally, { kind: error.kind, why: "deadline" }), Effect.fail(error))
+      }))
+    ))
+
+/** Interrupts once `signal` fires (at once if it has). */
+const aborted = (signal: AbortSignal): Effect.Effect<never> =>
+  Effect.async<never>((resume) => {
+    const onAbort = () => resume(Effect.interrupt)
+    if (signal.aborted) return onAbort()
+    signal.addEventListener("abort", onAbort, { once: true })
+    return Effect.sync(() => signal.removeEventListener("abort", onAbort))
+  })
+
+/** What ends a turn from outside its attempts: the deadline, the caller's abort, whichever comes first. */
+const cutOf = (policy: Policy, meta: Meta, tally: Tally): Effect.Effect<never, BackendError> | undefined => {
+  const deadline = meta.deadline === undefined ? undefined : expiry(policy, meta, tally, meta.deadline)
+  const abort = meta.signal === undefined ? undefined : aborted(meta.signal)
+  return deadline === undefined ? abort : abort === undefined ? deadline : Effect.raceFirst(deadline, abort)
+}
+
+const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`
+
+/**
+ * A sentence for the final error of a turn that gave up on its own account: its retries are used up, its deadline
+ * passed, the server asked for too long a wait, or nothing listens (under `onRefused: "fail"`). `undefined` when
+ * the turn did not retry and did not stop early (the error alone says what happened), or stopped because output
+ * had started. Each sentence starts with "Gave up" (`isGaveUpText` recognises them).
+ *
+ * @since 0.2.0
+ */
+export const summary = (outcome: Outcome): string | undefined => {
+  const tried = `${outcome.attempts} attempt${outcome.attempts === 1 ? "" : "s"} in ${seconds(outcome.elapsedMs)}`
+  switch (outcome.why) {
+    case "budget_exhausted":
+      return outcome.attempts > 1
+        ? `Gave up after ${tried}: the turn's retries are used up (retry.maxRetries ${outcome.maxRetries}).`
+        : undefined
+    case "deadline":
+      return `Gave up after ${tried}: the turn's deadline passed (turnTimeoutMs ${outcome.turnTimeoutMs ?? "?"}).`
+    case "retry_after_too_long":
+      return `Gave up at once: the server asked to wait ${seconds(outcome.requestedMs ?? 0)}, above retry.maxDelayMs (${outcome.maxDelayMs}).`
+    case "refused":
+      return `Gave up at once: nothing listens there (retry.onRefused "fail"), so another model can answer.`
+    case "not_retryable":
+    case "output_started":
+      return undefined
+  }
+}
+
+/** Whether a message holds one of `summary`'s sentences. @since 0.2.0 */
+export const isGaveUpText = (text: string): boolean => /\bGave up (?:after \d+ attempts? in [\d.]+ s|at once): /.test(text)
 
 // A wait read from the message text goes onto the error, so whoever sees the final error sees it too.
 const withRequestedDelay = <E extends BackendError>(error: E): E =>
@@ -223,16 +418,22 @@ export declare namespace TurnRetry {
    */
   export interface Service {
     readonly policy: Policy
-    /** Runs `effect` as one turn: retried per the policy with a fresh budget; fails with the last error. */
-    readonly retry: <A, E extends BackendError, R>(effect: Effect.Effect<A, E, R>, meta: Meta) => Effect.Effect<A, E, R>
+    /**
+     * Runs `effect` as one turn: retried per the policy with a fresh budget, within `meta.deadline`; fails with
+     * the last error, or the deadline's.
+     */
+    readonly retry: <A, E extends BackendError, R>(
+      effect: Effect.Effect<A, E, R>,
+      meta: Meta
+    ) => Effect.Effect<A, E | BackendError, R>
     /**
      * Runs `stream` as one turn, retried only while it has emitted nothing: once an element reached the
-     * consumer, errors pass through unretried.
+     * consumer, errors pass through unretried. The deadline cuts it wherever it is.
      */
     readonly retryStream: <A, E extends BackendError, R>(
       stream: Stream.Stream<A, E, R>,
       meta: Meta
-    ) => Stream.Stream<A, E, R>
+    ) => Stream.Stream<A, E | BackendError, R>
   }
 }
 
@@ -243,11 +444,18 @@ export declare namespace TurnRetry {
  */
 export const makeWith = (options: Partial<Policy> = {}): TurnRetry.Service => {
   const complete = policy(options)
+  const started = Effect.map(Clock.currentTimeMillis, tallyAt)
   return {
     policy: complete,
-    retry: (effect, meta) => Effect.retry(Effect.mapError(effect, withRequestedDelay), schedule(complete, meta)),
-    retryStream: (stream, meta) =>
-      Stream.suspend(() => {
+    retry: <A, E extends BackendError, R>(effect: Effect.Effect<A, E, R>, meta: Meta) =>
+      Effect.flatMap(started, (tally): Effect.Effect<A, E | BackendError, R> => {
+        const attempt: Effect.Effect<A, E, R> = Effect.mapError(effect, (e) => withRequestedDelay(e))
+        const retried = Effect.retry(attempt, scheduleOf(complete, meta, () => true, tally))
+        const cut = cutOf(complete, meta, tally)
+        return cut === undefined ? retried : Effect.raceFirst(retried, cut)
+      }),
+    retryStream: <A, E extends BackendError, R>(stream: Stream.Stream<A, E, R>, meta: Meta) =>
+      Stream.unwrap(Effect.map(started, (tally): Stream.Stream<A, E | BackendError, R> => {
         let emitted = false
         const watched = stream.pipe(
           Stream.mapError(withRequestedDelay),
@@ -256,8 +464,10 @@ export const makeWith = (options: Partial<Policy> = {}): TurnRetry.Service => {
             return chunk
           })
         )
-        return Stream.retry(watched, schedule(complete, meta, () => !emitted))
-      })
+        const retried = Stream.retry(watched, scheduleOf(complete, meta, () => !emitted, tally))
+        const cut = cutOf(complete, meta, tally)
+        return cut === undefined ? retried : Stream.interruptWhen(retried, cut)
+      }))
   }
 }
 

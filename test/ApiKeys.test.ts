@@ -7,6 +7,7 @@ import * as fc from "fast-check"
 import * as AiosConfig from "../src/AiosConfig.js"
 import * as ApiKeys from "../src/ApiKeys.js"
 import * as BackendError from "../src/BackendError.js"
+import * as SharedState from "../src/SharedState.js"
 
 const url = "http://127.0.0.1:1/v1"
 const secrets = ["sk-one-111", "sk-two-222", "sk-three-333"]
@@ -172,6 +173,24 @@ describe("ApiKeys", () => {
       for (const s of secrets) expect(scrubbed).not.toContain(s)
       expect(scrubbed).toBe("Incorrect API key provided: [redacted] (also [redacted], [redacted])")
     }))
+
+  it.effect("cooldowns live in the SharedState in context: a rotation with the keys in another order sees them", () =>
+    Effect.gen(function*() {
+      const a = yield* ApiKeys.make(redacted)
+      const b = yield* ApiKeys.make([...redacted].reverse())
+      const first = yield* take(a)
+      yield* a.failed(first, rejected(401))
+      // secrets[0] is b's last key.
+      expect((yield* b.states).map((s) => s.reason)).toEqual([undefined, undefined, "rejected"])
+      expect(yield* indices(b, 4)).toEqual([0, 1, 0, 1])
+      yield* TestClock.adjust("1 hour")
+      expect(yield* indices(b, 3)).toEqual([2, 0, 1])
+      // A success in one ends the cooldown for both.
+      yield* a.failed(first, rejected(429, "", 60_000))
+      expect((yield* b.states)[2]).toEqual({ index: 2, coolingDownMs: 60_000, reason: "rate_limit" })
+      yield* a.succeeded(first)
+      expect((yield* b.states)[2]).toEqual({ index: 2, coolingDownMs: 0, reason: undefined })
+    }).pipe(Effect.provide(SharedState.layerMemory)))
 
   it.effect("layer reads the keys from AiosConfig.apiKeys", () =>
     Effect.gen(function*() {

@@ -41,6 +41,74 @@ describe("BackendError messages", () => {
   })
 })
 
+describe("messages are punctuated once", () => {
+  const url = aios
+  it("a reason's own full stops, and none after ! ? …", () => {
+    const at = (reason: string) => BackendError.rejected({ url, status: 401, reason, inBody: true }).message
+    expect(at("Invalid API key..")).toBe(
+      "The AIOS kernel at http://127.0.0.1:8000 reported 401: Invalid API key. Check the API key configured for this model."
+    )
+    expect(at("Who are you?")).toContain("reported 401: Who are you? Check the API key")
+    expect(at("Denied!")).toContain("reported 401: Denied! Check")
+    expect(at("cut short…")).toContain("reported 401: cut short… Check")
+    expect(at("")).toBe("The AIOS kernel at http://127.0.0.1:8000 reported 401. Check the API key configured for this model.")
+  })
+
+  it("every class", () => {
+    const messages = [
+      new BackendError.BackendUnreachable({ url, detail: "socket closed." }),
+      new BackendError.BackendUnreachable({ url, detail: "ECONNREFUSED" }),
+      new BackendError.MalformedResponse({ url, endpoint: "/query", issue: "the body is empty." }),
+      new BackendError.ModelUnknown({ url, model: "m", available: ["a", "v1."] }),
+      new BackendError.EmptyReply({ url, model: "m" }),
+      ...(["requestTimeoutMs", "callTimeoutMs", "turnTimeoutMs", undefined] as const).map((setting) =>
+        new BackendError.BackendTimeout({ url, model: "m", timeoutMs: 5, setting })
+      ),
+      ...BackendError.kinds.map((kind) => new BackendError.BackendRejected({ url, status: 500, kind, reason: "Done.", inBody: false }))
+    ].map((e) => e.message)
+    for (const message of messages) {
+      expect(message.replaceAll("127.0.0.1", "")).not.toMatch(/\.\.|\?\.|!\.|\. \./)
+      expect(message).toMatch(/[.?]$/)
+    }
+  })
+})
+
+describe("timeouts name the limit that ran out", () => {
+  it.each([
+    [undefined, "did not answer for model 'm' within 5 ms (requestTimeoutMs)."],
+    ["requestTimeoutMs", "did not answer for model 'm' within 5 ms (requestTimeoutMs)."],
+    ["callTimeoutMs", "did not finish answering for model 'm' within 5 ms (callTimeoutMs, the limit on one whole call)."],
+    ["turnTimeoutMs", "did not answer for model 'm' within 5 ms (turnTimeoutMs, the limit on a whole turn with its retries)."]
+  ] as const)("%s", (setting, text) => {
+    const error = new BackendError.BackendTimeout({ url: aios, model: "m", timeoutMs: 5, setting })
+    expect(error.message).toContain(text)
+    expect(BackendError.kindFromText(error.message)).toBe("timeout")
+  })
+})
+
+describe("no error holds a configured URL's credentials", () => {
+  const secret = fc.stringMatching(/^[A-Za-z0-9]{6,20}$/).map((s) => `S3CRET${s}`)
+  it.prop("in its url field, message or JSON, whatever the class", [secret, secret, fc.constantFrom("", "/v1")], ([user, password, path]) => {
+    const url = `http://${user}:${password}@127.0.0.1:8000${path}?api_key=${password}`
+    const errors = [
+      new BackendError.BackendUnreachable({ url, detail: "ECONNREFUSED" }),
+      new BackendError.BackendTimeout({ url, timeoutMs: 1 }),
+      BackendError.rejected({ url, status: 429, reason: "slow down" }),
+      new BackendError.MalformedResponse({ url, endpoint: "/x", issue: "bad" }),
+      new BackendError.EmptyReply({ url }),
+      new BackendError.ModelUnknown({ url, model: "m", available: [] })
+    ]
+    for (const error of errors) {
+      expect(error.url).toBe(`http://[redacted]@127.0.0.1:8000${path}?api_key=[redacted]`)
+      const printed = `${error.message} ${JSON.stringify(error)} ${String(error)}`
+      expect(printed).not.toContain(user)
+      expect(printed).not.toContain(password)
+    }
+    // Rebuilding an error (withRetryAfterMs) keeps it redacted.
+    expect(BackendError.withRetryAfterMs(BackendError.rejected({ url, status: 429, reason: "" }), 5).url).not.toContain(password)
+  })
+})
+
 describe("kindFromStatus", () => {
   const table: ReadonlyArray<readonly [number, string, string | undefined, BackendError.ErrorKind]> = [
     [429, "Rate limit reached", undefined, "rate_limit"],
@@ -122,7 +190,19 @@ describe("kindFromText", () => {
 
 const url = fc.constantFrom(aios, "http://localhost:8000", v1, "https://api.example.com/v1", "http://10.1.2.3:11434/v1")
 // Real model names carry dots, colons and slashes.
-const model = fc.constantFrom("echo", "gpt-4o", "gpt-3.5-turbo", "llama3.1:8b", "qwen2.5-coder:7b", "meta/llama-3.3-70b", "claude-3-5-haiku")
+const model = fc.constantFrom(
+  "echo",
+  "gpt-4o",
+  "gpt-3.5-turbo",
+  "llama3.1:8b",
+  "qwen2.5-coder:7b",
+  "meta/llama-3.3-70b",
+  "claude-3-5-haiku",
+  // Names that read like another kind: our own messages still classify by their fixed ending.
+  "rate-limit-tester",
+  "timeout-7b",
+  "certificate-checker"
+)
 const optionalModel = fc.option(model, { nil: undefined })
 
 // Server texts: neutral ones, ones that name a kind (even one that contradicts the status), and any text at all.
@@ -172,7 +252,12 @@ const unreachable = fc.record({
   )
 }).map((fields) => new BackendError.BackendUnreachable(fields))
 
-const timeout = fc.record({ url, model: optionalModel, timeoutMs: fc.nat() }).map((f) => new BackendError.BackendTimeout(f))
+const timeout = fc.record({
+  url,
+  model: optionalModel,
+  timeoutMs: fc.nat(),
+  setting: fc.constantFrom(undefined, "requestTimeoutMs" as const, "callTimeoutMs" as const, "turnTimeoutMs" as const)
+}).map((f) => new BackendError.BackendTimeout(f))
 
 const malformed = fc.record({
   url,
@@ -190,7 +275,9 @@ const malformed = fc.record({
 
 const empty = fc.record({ url, model: optionalModel }).map((f) => new BackendError.EmptyReply(f))
 
-const unknown = fc.record({ url, model, available: fc.array(model, { maxLength: 4 }) }).map((f) =>
+// Model names that read like other kinds, in lists of any length.
+const listedName = fc.oneof(model, fc.constantFrom("rate-limit-tester", "timeout-7b", "auth-model", "overloaded.v1."))
+const unknown = fc.record({ url, model, available: fc.array(listedName, { maxLength: 12 }) }).map((f) =>
   new BackendError.ModelUnknown(f)
 )
 

@@ -74,6 +74,38 @@ describe("stop sequences (the incremental matcher)", () => {
     { fastCheck: { numRuns: 1000 } }
   )
 
+  it.prop(
+    "long, overlapping stop sequences over a two-letter text: any chunking gives the whole-text answer",
+    [
+      fc.array(fc.string({ unit: fc.constantFrom("a", "b"), minLength: 1, maxLength: 12 }), { minLength: 1, maxLength: 5 }),
+      fc.string({ unit: fc.constantFrom("a", "b"), maxLength: 80 }),
+      cutsArb
+    ],
+    ([stops, text, cuts]) => {
+      const { matched, out, steps } = run(stops, chunk(text, cuts))
+      expect(out).toBe(expected(stops, text))
+      expect(matched).toBe(stops.some((s) => text.includes(s)))
+      expect(Stop.cut(stops, text)).toBe(expected(stops, text))
+      for (const { emitted, state, consumed } of steps) if (!state.stopped) expect(emitted + state.pending).toBe(consumed)
+    },
+    { fastCheck: { numRuns: 2000 } }
+  )
+
+  it("a 20,000-character stop sequence over a 60,000-character reply in 16-character chunks", () => {
+    // The adversarial input of issue 17: each chunk used to re-examine every held-back position.
+    const stop = "a".repeat(19_999) + "b"
+    const text = "a".repeat(60_000)
+    const pieces = chunk(text, [16])
+    const missed = run([stop], pieces)
+    expect(missed.out).toBe(text)
+    expect(missed.matched).toBe(false)
+    // Until the end, all that is held back is a possible start of the stop sequence.
+    expect(Math.max(...missed.steps.slice(0, -1).map((s) => s.state.pending.length))).toBe(19_999)
+    const hit = run([stop, "ab"], chunk(text + "b" + text, [16]))
+    expect(hit).toMatchObject({ matched: true, out: "a".repeat(40_001) })
+    expect(Stop.cut([stop], text + "b")).toBe("a".repeat(40_001))
+  })
+
   it("a longer stop that starts earlier wins over a shorter one completed first", () => {
     const { out } = run(["abcd", "c"], ["abc", "d"])
     expect(out).toBe("")

@@ -177,7 +177,10 @@ describe("Llm errors: each code over HTTP", () => {
         expect(error.kind).toBe(c.kind)
         expect(BackendError.isBackendError(error.cause)).toBe(true)
         expect((error.cause as BackendError.BackendError)._tag).toBe(c.tag)
-        expect(error.message).toBe((error.cause as BackendError.BackendError).message)
+        // The backend's message, and, when our retries were used up, how many and how long.
+        const own = (error.cause as BackendError.BackendError).message
+        expect(error.message).toBe(c.faults.length > 1 ? `${own} ${error.message.slice(own.length + 1)}` : own)
+        if (c.faults.length > 1) expect(error.message).toMatch(/Gave up after 2 attempts in [\d.]+ s/)
         // Only the retryable ones were retried, within the budget of 1.
         expect(kernel.count("/query")).toBe(c.faults.length)
       }).pipe(withStack({}, { retry: { maxRetries: 1, delayMs: 0, transientDelayMs: 0 } })))
@@ -409,6 +412,22 @@ describe("Llm limits", () => {
       yield* TestClock.adjust("1 second")
       expect((yield* Fiber.join(held)).text).toBe("two")
     }).pipe(withStack({}, { limits: { rate: { limit: 1, intervalMs: 1000 } } })))
+
+  it.live("the limits live in SharedState: two Llm services over one state share the cap (as processes over Redis do)", () =>
+    Effect.gen(function*() {
+      const kernel = yield* Kernel
+      const other = yield* Llm.make
+      const llm = yield* Llm.Llm
+      const results = yield* Effect.forEach(
+        Array.from({ length: 8 }, (_, i) => i),
+        (i) => (i % 2 === 0 ? llm : other).generate({ prompt: `call ${i}`, model: "echo" }),
+        { concurrency: "unbounded" }
+      )
+      expect(results).toHaveLength(8)
+      expect(kernel.count("/query")).toBe(8)
+      // Each service alone allows 2 at once.
+      expect(kernel.maxConcurrentQueries()).toBe(2)
+    }).pipe(Effect.scoped, withStack({ latencyMs: 40 }, { limits: { concurrency: 2 } })))
 })
 
 describe("Llm cancellation (Effect)", () => {

@@ -91,7 +91,7 @@ describe("ModelCatalog", () => {
       const error = yield* Effect.flip(catalog.require("gpt-9"))
       expect(error).toMatchObject({ _tag: "ModelUnknown", model: "gpt-9", available: ["echo", "tool-user"] })
       expect(error.message).toBe(
-        `Model 'gpt-9' is not served by the AIOS kernel at ${error.url}. Available: echo, tool-user.`
+        `Model 'gpt-9' is not served by the AIOS kernel at ${error.url}. Available: echo, tool-user. Pick a model the server lists.`
       )
       expect((yield* ReferenceKernel.ReferenceKernel).count("/query")).toBe(0)
     }).pipe(withStack()))
@@ -104,7 +104,7 @@ describe("ModelCatalog", () => {
       expect((yield* ReferenceKernel.ReferenceKernel).count("/v1/models")).toBe(1)
       const error = yield* Effect.flip(catalog.require("gpt-9"))
       expect(error.message).toBe(
-        `Model 'gpt-9' is not served by the OpenAI-compatible endpoint at ${error.url}. Available: echo, tool-user.`
+        `Model 'gpt-9' is not served by the OpenAI-compatible endpoint at ${error.url}. Available: echo, tool-user. Pick a model the server lists.`
       )
     }).pipe(withStack({}, { backend: "openai-compatible" })))
 

@@ -36,7 +36,8 @@ const meta = { turn: "t1", model: "gpt-4o" }
 
 const retrying = ["rate_limit", "rate_limit_http", "rate_limit_msg", "timeout", "unreachable", "503", "502", "500"] as const
 const never = ["400", "401", "404", "not_configured", "unknown_model", "malformed", "overflow", "quota"] as const
-type Kind = typeof retrying[number] | typeof never[number]
+/** A refused connection: retried only under `onRefused: "retry"`. */
+type Kind = typeof retrying[number] | typeof never[number] | "refused"
 const isRateLimit = (kind: Kind) => kind === "rate_limit" || kind === "rate_limit_http" || kind === "rate_limit_msg"
 /** Kinds that can carry a Retry-After (header or message). */
 const carriesRetryAfter = (kind: Kind) => isRateLimit(kind) || kind === "503" || kind === "500"
@@ -61,7 +62,9 @@ const build = ({ kind, retryAfterMs }: Failure): BackendError => {
     case "timeout":
       return new BackendTimeout({ url, timeoutMs: 120_000 })
     case "unreachable":
-      return new BackendUnreachable({ url, detail: "connect ECONNREFUSED 127.0.0.1:8000" })
+      return new BackendUnreachable({ url, detail: "ECONNRESET" })
+    case "refused":
+      return new BackendUnreachable({ url, detail: "ECONNREFUSED" })
     case "503":
       return rejected({ url, inBody: true, status: 503, reason: "unreachable", retryAfterMs })
     case "502":
@@ -101,7 +104,8 @@ const policyArb = fc.record({
   maxDelayMs: fc.nat({ max: 60_000 }),
   transientDelayMs: fc.nat({ max: 5_000 }),
   jitter: fc.constantFrom("none" as const, "full" as const),
-  retryOn: fc.constantFrom("transient" as const, "rate_limit" as const)
+  retryOn: fc.constantFrom("transient" as const, "rate_limit" as const),
+  onRefused: fc.constantFrom("fail" as const, "retry" as const)
 })
 
 /** An effect that fails with `script[i]` on its i-th run (succeeds once the script is used up); logs run times. */
@@ -141,7 +145,7 @@ describe("TurnRetry", () => {
     "for any errors and Retry-After values: attempts ≤ maxRetries + 1 and every wait within the bounds",
     {
       options: policyArb,
-      script: fc.array(failure([...retrying, ...never], 120_000), { maxLength: 8 }),
+      script: fc.array(failure([...retrying, ...never, "refused"], 120_000), { maxLength: 8 }),
       seed: fc.integer()
     },
     ({ options, script, seed }) =>
@@ -152,7 +156,9 @@ describe("TurnRetry", () => {
         const exit = yield* runTurn(service.retry(effect, meta), p)
 
         expect(times.length).toBeLessThanOrEqual(p.maxRetries + 1)
-        const retries = (f: Failure) => isRateLimit(f.kind) || (p.retryOn === "transient" && retrying.includes(f.kind as never))
+        const retries = (f: Failure) =>
+          isRateLimit(f.kind) || (p.retryOn === "transient" && retrying.includes(f.kind as never)) ||
+          (f.kind === "refused" && p.onRefused === "retry" && p.retryOn === "transient")
         for (let i = 0; i + 1 < times.length; i++) {
           // A retry happened after failure i: it must be retryable, within budget, and asked for no more than the cap.
           const f = script[i]!
@@ -424,6 +430,145 @@ describe("TurnRetry", () => {
           expect(yield* Clock.currentTimeMillis).toBe(0)
         })
     )
+  })
+
+  describe("deadline and outcome", () => {
+    /** A deadline `ms` from now on the clock, and the outcomes reported to it. */
+    const withDeadline = (ms: number) =>
+      Effect.map(Clock.currentTimeMillis, (now) => {
+        const outcomes: Array<TurnRetry.Outcome> = []
+        const expired = new BackendTimeout({ url, timeoutMs: ms })
+        const m: TurnRetry.Meta = {
+          turn: "t-deadline",
+          deadline: { atMs: now + ms, timeoutMs: ms, expired: () => expired },
+          onGiveUp: (o) => void outcomes.push(o)
+        }
+        return { m, outcomes, expired }
+      })
+
+    it.effect.prop(
+      "no wait ends past the deadline, a hung attempt is cut at it, and a failed turn reports its outcome once",
+      {
+        options: policyArb,
+        script: fc.array(failure([...retrying, ...never, "refused"], 120_000), { maxLength: 8 }),
+        deadlineMs: fc.integer({ min: 1, max: 200_000 }),
+        hang: fc.boolean()
+      },
+      ({ deadlineMs, hang, options, script }) =>
+        Effect.gen(function*() {
+          const service = TurnRetry.makeWith(options)
+          const { expired, m, outcomes } = yield* withDeadline(deadlineMs)
+          const { effect, times } = scripted(script.map(build))
+          const attempt = Effect.flatMap(effect, (ok) => (hang ? Effect.never : Effect.succeed(ok)))
+          const fiber = yield* Effect.fork(service.retry(attempt, m))
+          yield* TestClock.adjust(Duration.millis(deadlineMs))
+          const exit = yield* Fiber.poll(fiber)
+          // Whatever happened, the turn is over by its deadline.
+          expect(Option.isSome(exit)).toBe(true)
+          expect(times.every((t) => t < deadlineMs)).toBe(true)
+          const done = Option.getOrThrow(exit)
+          if (Exit.isSuccess(done)) {
+            expect(outcomes).toEqual([])
+            return
+          }
+          expect(outcomes).toHaveLength(1)
+          const outcome = outcomes[0]!
+          expect(outcome.attempts).toBe(times.length)
+          expect(outcome.elapsedMs).toBeLessThanOrEqual(deadlineMs)
+          expect(outcome.waitedMs).toBeLessThanOrEqual(outcome.elapsedMs)
+          expect(outcome.turnTimeoutMs).toBe(deadlineMs)
+          if (failureOf(done) === expired) expect(outcome.why).toBe("deadline")
+          if (hang && times.length > script.length) expect(failureOf(done)).toBe(expired)
+        })
+    )
+
+    it.effect("a hung stream is cut at the deadline, even after it emitted, with the deadline's error", () =>
+      Effect.gen(function*() {
+        const service = TurnRetry.makeWith({ maxRetries: 3 })
+        const { expired, m, outcomes } = yield* withDeadline(5_000)
+        const received: Array<number> = []
+        const fiber = yield* Effect.fork(
+          service.retryStream(Stream.concat(Stream.make(1, 2), Stream.never), m).pipe(
+            Stream.runForEach((n) => Effect.sync(() => received.push(n))),
+            Effect.either
+          )
+        )
+        yield* TestClock.adjust(Duration.millis(4_999))
+        expect(yield* Fiber.poll(fiber)).toEqual(Option.none())
+        yield* TestClock.adjust(Duration.millis(1))
+        expect(yield* Fiber.join(fiber)).toEqual(Either.left(expired))
+        expect(received).toEqual([1, 2])
+        expect(outcomes).toMatchObject([{ why: "deadline", kind: "timeout", attempts: 1, elapsedMs: 5_000, waitedMs: 0 }])
+      }))
+
+    it.effect("a retry whose wait would not end before the deadline is not started", () =>
+      Effect.gen(function*() {
+        const service = TurnRetry.makeWith({ maxRetries: 5, delayMs: 20_000 })
+        const { m, outcomes } = yield* withDeadline(50_000)
+        const rate = build({ kind: "rate_limit", retryAfterMs: undefined })
+        const { effect, times } = scripted(Array.from({ length: 6 }, () => rate))
+        const fiber = yield* Effect.fork(service.retry(effect, m))
+        yield* TestClock.adjust(Duration.millis(50_000))
+        // 0 and 20 s fit; the wait from 40 s would end at 60 s, past the deadline: the turn stops at 40 s.
+        expect(times).toEqual([0, 20_000, 40_000])
+        expect(failureOf(yield* Fiber.await(fiber))).toBe(rate)
+        expect(outcomes).toEqual([{
+          kind: "rate_limit",
+          why: "deadline",
+          attempts: 3,
+          waitedMs: 40_000,
+          elapsedMs: 40_000,
+          maxRetries: 5,
+          maxDelayMs: 60_000,
+          turnTimeoutMs: 50_000,
+          requestedMs: undefined
+        }])
+        expect(TurnRetry.summary(outcomes[0]!)).toBe(
+          "Gave up after 3 attempts in 40.0 s: the turn's deadline passed (turnTimeoutMs 50000)."
+        )
+      }))
+
+    it.effect("a refused connection: not retried by default (outcome: refused), retried under onRefused: retry", () =>
+      Effect.gen(function*() {
+        const refused = build({ kind: "refused", retryAfterMs: undefined })
+        const outcomes: Array<TurnRetry.Outcome> = []
+        const m: TurnRetry.Meta = { turn: "t", onGiveUp: (o) => void outcomes.push(o) }
+        const byDefault = TurnRetry.makeWith({ transientDelayMs: 1_000 })
+        const a = scripted([refused, refused])
+        yield* runTurn(byDefault.retry(a.effect, m), byDefault.policy)
+        expect(a.times).toEqual([0])
+        expect(outcomes.map((o) => [o.why, o.attempts])).toEqual([["refused", 1]])
+        expect(TurnRetry.summary(outcomes[0]!)).toContain("Gave up at once: nothing listens there")
+
+        const patient = TurnRetry.makeWith({ transientDelayMs: 1_000, onRefused: "retry" })
+        const b = scripted([refused, refused])
+        const exit = yield* runTurn(patient.retry(b.effect, m), patient.policy)
+        expect(exit).toEqual(Exit.succeed("ok"))
+        expect(b.times.length).toBe(3)
+        // A dropped connection (not a refusal) is transient either way.
+        const c = scripted([build({ kind: "unreachable", retryAfterMs: undefined })])
+        expect(yield* runTurn(byDefault.retry(c.effect, m), byDefault.policy)).toEqual(Exit.succeed("ok"))
+      }))
+
+    it.effect("used-up retries: the outcome counts attempts and time, and the summary says so", () =>
+      Effect.gen(function*() {
+        const outcomes: Array<TurnRetry.Outcome> = []
+        const service = TurnRetry.makeWith({ maxRetries: 3, delayMs: 20_000 })
+        const rate = build({ kind: "rate_limit", retryAfterMs: undefined })
+        const { effect } = scripted(Array.from({ length: 4 }, () => rate))
+        yield* runTurn(service.retry(effect, { turn: "t", onGiveUp: (o) => void outcomes.push(o) }), service.policy)
+        expect(outcomes).toMatchObject([{ why: "budget_exhausted", attempts: 4, waitedMs: 60_000, elapsedMs: 60_000 }])
+        expect(TurnRetry.summary(outcomes[0]!)).toBe(
+          "Gave up after 4 attempts in 60.0 s: the turn's retries are used up (retry.maxRetries 3)."
+        )
+        expect(TurnRetry.isGaveUpText(`Rate limited. ${TurnRetry.summary(outcomes[0]!)}`)).toBe(true)
+        // No retry in the budget: nothing to say beyond the error itself.
+        const none = TurnRetry.makeWith({ maxRetries: 0 })
+        const once = scripted([rate])
+        yield* runTurn(none.retry(once.effect, { turn: "t", onGiveUp: (o) => void outcomes.push(o) }), none.policy)
+        expect(outcomes[1]).toMatchObject({ why: "budget_exhausted", attempts: 1 })
+        expect(TurnRetry.summary(outcomes[1]!)).toBeUndefined()
+      }))
   })
 
   it.effect("TurnRetry.layer reads the policy from AiosConfig", () =>

@@ -9,6 +9,7 @@ import { createServer } from "node:net"
 import * as Path from "node:path"
 import { run } from "../src/cli/Cli.js"
 import * as Output from "../src/cli/Output.js"
+import { startReferenceKernel } from "../src/testing/ReferenceKernel.js"
 import { cliFixture, deadUrl, inProcess } from "./cliFixture.js"
 
 const { kernel, root: dir, cli } = cliFixture({ prefix: "effect-aios-cli-" })
@@ -76,6 +77,25 @@ describe("models", () => {
       expect(r.code).toBe(0)
       expect(r.stderr).toContain(`${kernel.url} serves no models`)
     }))
+
+  it.live("AIOS_KERNELS: the union of every kernel's models, each once; --url names one kernel instead", () =>
+    Effect.gen(function*() {
+      const other = yield* Effect.acquireRelease(
+        Effect.promise(() => startReferenceKernel({ models: [{ name: "echo", backend: "second" }, { name: "zeta", backend: "second" }] })),
+        (k) => Effect.promise(() => k.close())
+      )
+      const env = { AIOS_KERNELS: `${kernel.url},${other.url}` }
+      const pooled = yield* cli(["models"], env)
+      expect(pooled.code).toBe(0)
+      expect(tableRows(pooled.stdout).map((row) => row.slice(0, 2))).toEqual([
+        ["echo", "reference"],
+        ["tool-user", "reference"],
+        ["zeta", "second"]
+      ])
+      const one = yield* cli(["models", "--url", other.url], env)
+      expect(tableRows(one.stdout).map((row) => row[0])).toEqual(["echo", "zeta"])
+      expect(kernel.count("/core/llms/list")).toBe(1)
+    }).pipe(Effect.scoped))
 })
 
 describe("chat", () => {

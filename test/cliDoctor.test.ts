@@ -84,6 +84,27 @@ describe("doctor", () => {
       expect(r.code).toBe(1)
     }))
 
+  it.live("a pool (kernels in the plugin config): a ✓ or ✗ line per kernel with its URL; models are the union", () =>
+    Effect.gen(function*() {
+      const url = yield* Effect.promise(deadUrl)
+      const up = yield* doctor(yield* setUp((d) => (d.plugins.entries.aios.config.kernels = [kernel.url])))
+      expect(up.verdicts).toEqual(allPass)
+      expect(up.stdout).toContain("1 of 1 kernels up")
+      expect(up.stdout).toMatch(new RegExp(`^\\s+✓ ${kernel.url} is up`, "m"))
+      const file = yield* setUp((d) => (d.plugins.entries.aios.config.kernels = [kernel.url, url]))
+      const r = yield* doctor(file)
+      expect(r.verdicts).toEqual({ ...allPass, kernel: false })
+      expect(r.stdout).toContain("1 of 2 kernels up")
+      expect(r.stdout).toMatch(new RegExp(`^\\s+✓ ${kernel.url} is up`, "m"))
+      expect(r.stdout).toMatch(new RegExp(`^\\s+✗ ${url}: Cannot reach`, "m"))
+      expect(r.fixes["kernel"]).toBe(`start the kernel(s) at ${url}, or remove them from kernels`)
+      expect(r.stdout).toContain("2 model(s): echo, tool-user")
+      expect(r.code).toBe(1)
+      expect(r.stderr).toBe("")
+      // --url names one kernel: the list is not consulted.
+      expect((yield* doctor(file, {}, ["--url", kernel.url])).verdicts).toEqual(allPass)
+    }))
+
   it.live("no OpenClaw config: the fix (setup) creates one and the doctor passes", () =>
     Effect.gen(function*() {
       const file = Path.join(root, `case-${++caseNo}`, "openclaw.json")

@@ -3,6 +3,7 @@ import * as fc from "fast-check"
 import * as BackendError from "../src/BackendError.js"
 import * as Failover from "../src/openclaw/failover.js"
 import type { FailoverReason } from "../src/openclaw/failover.js"
+import type * as TurnRetry from "../src/TurnRetry.js"
 
 const url = "http://127.0.0.1:8000"
 const model = "gpt-4o"
@@ -403,5 +404,108 @@ describe("Failover round trip", () => {
     expect(Failover.codeFor("rate_limit")).toBe("RATE_LIMIT_EXCEEDED")
     expect(Failover.codeFor("overloaded")).toBe("OVERLOADED")
     expect(Failover.codeFor("timeout")).toBe("ETIMEDOUT")
+  })
+})
+
+// ---------------------------------------------------------------------------------------------------------------
+// After our retries: what OpenClaw is told so that it does not redo them
+// ---------------------------------------------------------------------------------------------------------------
+
+const whys: ReadonlyArray<TurnRetry.StopWhy> = [
+  "not_retryable",
+  "refused",
+  "budget_exhausted",
+  "retry_after_too_long",
+  "deadline",
+  "output_started"
+]
+
+const outcome = fc.record({
+  kind: fc.constantFrom(...BackendError.kinds),
+  why: fc.constantFrom(...whys),
+  attempts: fc.integer({ min: 1, max: 6 }),
+  waitedMs: fc.nat({ max: 300_000 }),
+  elapsedMs: fc.nat({ max: 300_000 }),
+  maxRetries: fc.nat({ max: 5 }),
+  maxDelayMs: fc.nat({ max: 60_000 }),
+  turnTimeoutMs: optional(fc.integer({ min: 1, max: 600_000 })),
+  requestedMs: optional(fc.nat({ max: 600_000 }))
+})
+
+describe("Failover.decide: after our retries", () => {
+  const rate = rejected(429, "Rate Limit Exceeded for model 'gpt-4o'.")
+  const auth = rejected(401, "invalid x-api-key")
+  const refused = new BackendError.BackendUnreachable({ url, model, detail: "ECONNREFUSED" })
+  const timeout = new BackendError.BackendTimeout({ url, model, timeoutMs: 300_000, setting: "turnTimeoutMs" })
+  const base = { waitedMs: 0, elapsedMs: 0, maxRetries: 3, maxDelayMs: 60_000, turnTimeoutMs: 300_000 }
+
+  const table: ReadonlyArray<readonly [string, BackendError.BackendError, TurnRetry.Outcome | undefined, FailoverReason]> = [
+    ["no outcome known", rate, undefined, "rate_limit"],
+    ["a rate limit, retries used up", rate, { ...base, kind: "rate_limit", why: "budget_exhausted", attempts: 4 }, "empty_response"],
+    ["a rate limit, no retry in the budget (maxRetries 0)", rate, { ...base, kind: "rate_limit", why: "budget_exhausted", attempts: 1, maxRetries: 0 }, "rate_limit"],
+    ["a rate limit asking for too long a wait", rate, { ...base, kind: "rate_limit", why: "retry_after_too_long", attempts: 1, requestedMs: 120_000 }, "empty_response"],
+    ["a rate limit we do not retry (retryOn predicate)", rate, { ...base, kind: "rate_limit", why: "not_retryable", attempts: 1 }, "rate_limit"],
+    ["a refused connection under onRefused fail", refused, { ...base, kind: "unreachable", why: "refused", attempts: 1 }, "empty_response"],
+    ["a dead kernel, onRefused retry, retries used up", refused, { ...base, kind: "unreachable", why: "budget_exhausted", attempts: 4 }, "empty_response"],
+    ["a turn cut at its deadline", timeout, { ...base, kind: "timeout", why: "deadline", attempts: 1 }, "empty_response"],
+    ["a failure after output", rate, { ...base, kind: "rate_limit", why: "output_started", attempts: 1 }, "rate_limit"],
+    ["auth is never OpenClaw's to retry: its reason stands", auth, { ...base, kind: "auth", why: "not_retryable", attempts: 1 }, "auth"]
+  ]
+  for (const [name, error, o, reason] of table) {
+    it(`${name} → ${reason}`, () => {
+      expect(Failover.decide(error, { outcome: o }).reason).toBe(reason)
+      const emitted = Failover.toEmitted(error, { outcome: o })
+      expect(Failover.classifyHookContext({ errorMessage: emitted.errorMessage, code: emitted.errorCode, errorType: emitted.errorType }))
+        .toBe(reason)
+      expect(Failover.classifyHookContext({ errorMessage: emitted.errorMessage })).toBe(reason)
+    })
+  }
+
+  it("the final rate-limit message says the retries are used up, how many and over how long", () => {
+    const emitted = Failover.toEmitted(rate, {
+      outcome: { ...base, kind: "rate_limit", why: "budget_exhausted", attempts: 4, waitedMs: 60_000, elapsedMs: 60_412 }
+    })
+    expect(emitted.errorMessage).toBe(
+      `${rate.message} Gave up after 4 attempts in 60.4 s: the turn's retries are used up (retry.maxRetries 3).`
+    )
+    expect(emitted.errorCode).toBe(Failover.gaveUpCode)
+  })
+
+  it("OpenClaw's transient set is the one it retries, and the reason for giving up is outside it", () => {
+    expect([...Failover.openClawRetries].sort()).toEqual(["overloaded", "rate_limit", "server_error", "timeout"])
+    expect(Failover.openClawRetries.has(Failover.gaveUpReason)).toBe(false)
+  })
+
+  it.prop(
+    "for any error and outcome: code, type and message alone agree on the reason decide chose",
+    [realisticError, optional(outcome), fc.boolean()],
+    ([error, o, outputSent]) => {
+      const { gaveUp, reason } = Failover.decide(error, { outcome: o })
+      const emitted = Failover.toEmitted(error, { outcome: o, outputSent })
+      // We only ever change a reason OpenClaw would retry, and only when the outcome says we gave up.
+      if (gaveUp !== undefined) {
+        expect(Failover.openClawRetries.has(Failover.reasonOf[error.kind])).toBe(true)
+        expect(o !== undefined && Failover.afterStop[o.why]).toBe("gave_up")
+        expect(emitted.errorMessage.endsWith(gaveUp)).toBe(true)
+      } else {
+        expect(reason).toBe(Failover.reasonOf[error.kind])
+        expect(emitted.errorMessage).toBe(error.message)
+      }
+      expect(emitted.errorCode).toBe(outputSent ? Failover.failureWithOutputCode : gaveUp !== undefined ? Failover.gaveUpCode : Failover.codeFor(reason))
+      expect(Failover.classifyHookContext({ errorMessage: emitted.errorMessage, code: emitted.errorCode, errorType: emitted.errorType }))
+        .toBe(reason)
+      expect(Failover.classifyHookContext({ errorMessage: emitted.errorMessage }), emitted.errorMessage).toBe(reason)
+    },
+    { fastCheck: { numRuns: 2_000 } }
+  )
+
+  it("the message of an unreachable kernel alone classifies as the code does", () => {
+    const down = new BackendError.BackendUnreachable({ url: "http://127.0.0.1:9", model, detail: "ECONNREFUSED" })
+    expect(Failover.classifyHookContext({ errorMessage: down.message })).toBe("server_error")
+    expect(Failover.classify(down.message)).toBe("server_error")
+  })
+
+  it("caller errors (AIOS_INVALID_REQUEST) are format: shown, not failed over", () => {
+    expect(Failover.classifyHookContext({ errorMessage: "x", code: Failover.invalidRequestCode })).toBe("format")
   })
 })

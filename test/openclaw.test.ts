@@ -1,4 +1,11 @@
-import type { AssistantMessage, AssistantMessageEvent, Context, Model } from "@openclaw/ai"
+import type {
+  AssistantMessage,
+  AssistantMessageEvent,
+  AssistantMessageEventStreamLike,
+  Context,
+  Model,
+  SimpleStreamOptions
+} from "@openclaw/ai"
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "@effect/vitest"
 import type { AiosConfigInput } from "../src/AiosConfig.js"
 import plugin, { type AiosProviderPlugin, makeAiosProvider } from "../src/openclaw/index.js"
@@ -105,6 +112,8 @@ describe("catalog and models", () => {
     const p = provider({ models: { echo: { contextWindow: 8_000 } } })
     expect(p.resolveDynamicModel({ provider: "aios", modelId: "anything" })).toMatchObject({ id: "anything", provider: "aios" })
     await p.prepareDynamicModel({ provider: "aios", modelId: "echo" })
+    // prepareDynamicModel starts the list fetch; once the list is in, only listed names resolve.
+    await p.catalog.run({})
     expect(p.resolveDynamicModel({ provider: "aios", modelId: "anything" })).toBeUndefined()
     expect(p.resolveDynamicModel({ provider: "aios", modelId: "echo" })).toEqual({
       id: "echo",
@@ -172,7 +181,7 @@ describe("createStreamFn", () => {
     }
   })
 
-  it("rate limits beyond the turn's budget fail as rate_limit; within it the turn succeeds", async () => {
+  it("rate limits within the turn's budget are retried; beyond it the turn gave up, and says so", async () => {
     const p = provider({ retry: { delayMs: 0, maxRetries: 2 } })
     kernel.script({ _tag: "Status", statusCode: 429 }, { _tag: "Status", statusCode: 429 })
     warnings.length = 0
@@ -190,17 +199,48 @@ describe("createStreamFn", () => {
     // The retries are logged through the host's logger, never on stdout (OpenClaw's --json output).
     expect(warnings.filter((w) => w.startsWith("[aios] Retrying turn"))).toHaveLength(2)
     expect(stdout.join("")).not.toContain("Retrying")
+    // Beyond the budget: our retries are spent, so OpenClaw is told a reason it does not retry (it falls back).
     kernel.script(...Array.from({ length: 3 }, () => ({ _tag: "Status", statusCode: 429 }) as const))
     const { result } = await collect(p, "echo", user("x"))
+    expect(result.errorMessage).toMatch(/Gave up after 3 attempts in [\d.]+ s: the turn's retries are used up \(retry\.maxRetries 2\)\.$/)
+    expect(result.errorMessage).not.toMatch(/is retried|will retry/)
+    expect(result.errorCode).toBe("AIOS_GAVE_UP")
     expect(p.classifyFailoverReason({ errorMessage: result.errorMessage!, code: result.errorCode, errorType: result.errorType }))
-      .toBe("rate_limit")
+      .toBe("empty_response")
+    expect(p.classifyFailoverReason({ errorMessage: result.errorMessage! })).toBe("empty_response")
   })
 
-  it("the kernel down: an error event naming the kernel URL", async () => {
-    const p = provider({ baseUrl: "http://127.0.0.1:9", retry: { maxRetries: 0 } })
+  it("with no retry of our own (retry.maxRetries 0), a rate limit keeps its reason: OpenClaw's retries apply", async () => {
+    const p = provider({ retry: { delayMs: 0, maxRetries: 0 } })
+    kernel.script({ _tag: "Status", statusCode: 429 })
     const { result } = await collect(p, "echo", user("x"))
+    expect(result.errorMessage).not.toContain("Gave up")
+    expect(result.errorCode).toBe("RATE_LIMIT_EXCEEDED")
+    expect(p.classifyFailoverReason({ errorMessage: result.errorMessage!, code: result.errorCode, errorType: result.errorType }))
+      .toBe("rate_limit")
+    expect(kernel.count("/query")).toBe(1)
+  })
+
+  it("the kernel down: an error event naming the kernel URL and how to start it; OpenClaw falls back at once", async () => {
+    const p = provider({ baseUrl: "http://127.0.0.1:9" })
+    const { events, result } = await collect(p, "echo", user("x"))
+    expect(events.map((e) => e.type)).toEqual(["start", "error"])
     expect(result.stopReason).toBe("error")
     expect(result.errorMessage).toContain("http://127.0.0.1:9")
+    expect(result.errorMessage).toContain("Start it or set AIOS_URL / baseUrl.")
+    expect(result.errorMessage).toContain("Gave up at once: nothing listens there")
+    const reason = p.classifyFailoverReason({ errorMessage: result.errorMessage!, code: result.errorCode, errorType: result.errorType })
+    expect(reason).toBe("empty_response")
+    expect(p.classifyFailoverReason({ errorMessage: result.errorMessage! })).toBe(reason)
+  })
+
+  it("the kernel down under retry.onRefused \"retry\" and no retries: server_error, for OpenClaw to retry", async () => {
+    const p = provider({ baseUrl: "http://127.0.0.1:9", retry: { onRefused: "retry", maxRetries: 0 } })
+    const { result } = await collect(p, "echo", user("x"))
+    expect(result.errorMessage).not.toContain("Gave up")
+    expect(p.classifyFailoverReason({ errorMessage: result.errorMessage!, code: result.errorCode, errorType: result.errorType }))
+      .toBe("server_error")
+    expect(p.classifyFailoverReason({ errorMessage: result.errorMessage! })).toBe("server_error")
   })
 
   it("abort while the kernel hangs: an aborted error event, before any answer", async () => {
@@ -273,11 +313,145 @@ describe("createStreamFn", () => {
 
   it("never throws: an invalid config and a garbage context are error events", async () => {
     const bad = makeAiosProvider({ requestTimeoutMs: -1 } as AiosConfigInput, { logger: quietLogger })
-    const { result } = await collect(bad, "echo", user("x"))
+    providers.push(bad)
+    const model = { id: "echo", api: "openai-completions", provider: "aios" } as Model
+    const stream = bad.createStreamFn({ provider: "aios", modelId: "echo" })(model, user("x"), {})
+    const result = await (await stream).result()
     expect(result.stopReason).toBe("error")
     expect(result.errorMessage).toContain("requestTimeoutMs = -1")
     const garbage = await collect(provider(), "echo", { messages: "nope" } as unknown as Context)
     expect(garbage.result.stopReason).toBe("error")
+  })
+})
+
+const streamOf = (p: AiosProviderPlugin, model: Model, context: Context, options: unknown) =>
+  p.createStreamFn({ provider: "aios", modelId: "echo" })(model, context, options as SimpleStreamOptions)
+
+const drain = async (stream: AssistantMessageEventStreamLike | Promise<AssistantMessageEventStreamLike>) => {
+  const events: Array<AssistantMessageEvent> = []
+  for await (const e of await stream) events.push(e)
+  return { events, result: await (await stream).result() }
+}
+
+describe("createStreamFn: calls the model made are OpenClaw's to judge", () => {
+  const rmRf = "<function_calls>\n<invoke name=\"rm_rf\">\n<parameter name=\"path\">/tmp/x</parameter>\n</invoke>\n</function_calls>"
+
+  it("a call to a tool the turn does not have reaches OpenClaw as a tool call; the text around it stays", async () => {
+    kernel.script({ _tag: "Reply", text: `Deleting now.\n${rmRf}\nDone.` })
+    const { events, result } = await collect(provider(), "tool-user", { ...user("clean up"), tools: [readTool] } as Context)
+    expect(events.map((e) => e.type)).toEqual([
+      "start",
+      "text_start",
+      "text_delta",
+      "text_end",
+      "toolcall_start",
+      "toolcall_delta",
+      "toolcall_end",
+      "text_start",
+      "text_delta",
+      "text_end",
+      "done"
+    ])
+    const end = events.find((e) => e.type === "toolcall_end") as Extract<AssistantMessageEvent, { type: "toolcall_end" }>
+    expect(end.toolCall).toMatchObject({ type: "toolCall", name: "rm_rf", arguments: { path: "/tmp/x" } })
+    expect(end.toolCall.id).toMatch(/^[A-Za-z0-9]+$/)
+    expect(result.stopReason).toBe("toolUse")
+    expect(result.content.filter((c) => c.type === "text").map((c) => (c.type === "text" ? c.text : "")).join(""))
+      .toBe("Deleting now.\n\nDone.")
+  })
+
+  it("a reply that is only such a call is a tool call, not an empty reply", async () => {
+    kernel.script({ _tag: "Reply", text: rmRf })
+    const { events, result } = await collect(provider(), "tool-user", { ...user("clean up"), tools: [readTool] } as Context)
+    expect(events.map((e) => e.type)).toEqual(["start", "toolcall_start", "toolcall_delta", "toolcall_end", "done"])
+    expect(result.stopReason).toBe("toolUse")
+    expect(result.content).toMatchObject([{ type: "toolCall", name: "rm_rf" }])
+  })
+
+  it("a block that names no tool goes back into the reply as text", async () => {
+    kernel.script({ _tag: "Reply", text: "Look: <function_calls>\nnot a call\n</function_calls> ok" })
+    const { result } = await collect(provider(), "tool-user", { ...user("x"), tools: [readTool] } as Context)
+    expect(result.stopReason).toBe("stop")
+    const text = result.content.map((c) => (c.type === "text" ? c.text : "")).join("")
+    expect(text).toContain("Look: ")
+    expect(text).toContain("not a call")
+    expect(text).toContain(" ok")
+  })
+})
+
+describe("createStreamFn: thinking", () => {
+  let thinking: Handle
+  beforeAll(async () => {
+    thinking = await startReferenceKernel({
+      models: [{ name: "thinker", behaviour: () => ({ reasoning: "plan it", text: "done", toolCalls: [] }) }]
+    })
+  })
+  afterAll(() => thinking.close())
+
+  const kinds = (events: ReadonlyArray<AssistantMessageEvent>) => events.map((e) => e.type)
+  const expected = ["start", "thinking_start", "thinking_delta", "thinking_end", "text_start", "text_delta", "text_end", "done"]
+
+  it("<think> in AIOS text and reasoning_content on /v1 become thinking events, then the text", async () => {
+    for (const config of [{ baseUrl: thinking.url }, { backend: "openai-compatible" as const, baseUrl: `${thinking.url}/v1` }]) {
+      const p = provider({ ...config, thinking: "events" })
+      const { events, result } = await collect(p, "thinker", user("hi"))
+      // /v1 streams the reasoning in pieces: one block, one start and end, any number of deltas.
+      expect(kinds(events).filter((t, i, all) => t !== all[i - 1])).toEqual(expected)
+      expect(result.content).toEqual([{ type: "thinking", thinking: "plan it" }, { type: "text", text: "done" }])
+    }
+  })
+
+  it("thinking \"strip\" drops it; \"text\" keeps it in the text as <think>…</think>, on both backends", async () => {
+    for (const config of [{ baseUrl: thinking.url }, { backend: "openai-compatible" as const, baseUrl: `${thinking.url}/v1` }]) {
+      const stripped = await collect(provider({ ...config, thinking: "strip" }), "thinker", user("hi"))
+      expect(stripped.result.content).toEqual([{ type: "text", text: "done" }])
+      const kept = await collect(provider({ ...config, thinking: "text" }), "thinker", user("hi"))
+      expect(kept.result.content).toEqual([{ type: "text", text: "<think>plan it</think>done" }])
+    }
+  })
+})
+
+describe("createStreamFn: careless callers", () => {
+  const echo = { id: "echo", api: "openai-completions", provider: "aios" } as Model
+  const hostile = new Proxy({}, {
+    get: () => {
+      throw new Error("hostile")
+    }
+  })
+  const cases: ReadonlyArray<readonly [string, unknown, unknown, unknown, string]> = [
+    ["a signal that is not an AbortSignal", echo, user("x"), { signal: {} }, "options.signal is not an AbortSignal"],
+    ["a model without a string id", { api: "openai-completions" }, user("x"), {}, "model.id must be a model name"],
+    ["a context without messages", echo, {}, {}, "context.messages must be an array"],
+    ["messages that are not an array", echo, { messages: "nope" }, {}, "context.messages must be an array"],
+    ["a getter that throws", echo, { get messages() { throw new Error("boom") } }, {}, "could not be read (boom)"],
+    ["a hostile proxy for options", echo, user("x"), hostile, "could not be read (hostile)"]
+  ]
+  for (const [name, model, context, options, says] of cases) {
+    it(`${name}: an invalid-request error event, and nothing is sent`, async () => {
+      const p = provider()
+      let stream: ReturnType<typeof streamOf> | undefined
+      expect(() => (stream = streamOf(p, model as Model, context as Context, options))).not.toThrow()
+      const { events, result } = await drain(stream!)
+      expect(events.map((e) => e.type)).toEqual(["start", "error"])
+      expect(result).toMatchObject({ stopReason: "error", errorCode: "AIOS_INVALID_REQUEST", errorType: "invalid_request_error" })
+      expect(result.errorMessage).toContain(says)
+      expect(p.classifyFailoverReason({ errorMessage: result.errorMessage!, code: result.errorCode, errorType: result.errorType }))
+        .toBe("format")
+      expect(kernel.requests()).toEqual([])
+    })
+  }
+})
+
+describe("createStreamFn: a failure after output", () => {
+  it("is terminal for OpenClaw (PROVIDER_FAILURE_WITH_OUTPUT): replaying would repeat what was shown", async () => {
+    const p = provider({ backend: "openai-compatible", baseUrl: `${kernel.url}/v1` })
+    kernel.scriptEndpoint("/v1/chat/completions", { _tag: "StreamError", afterChunks: 2, statusCode: 503 })
+    const { events, result } = await collect(p, "echo", user("hello kernel"))
+    expect(events.map((e) => e.type)).toContain("text_delta")
+    expect(events.at(-1)?.type).toBe("error")
+    expect(result.errorCode).toBe("PROVIDER_FAILURE_WITH_OUTPUT")
+    expect(result.errorType).toBe("overloaded_error")
+    expect(kernel.count("/v1/chat/completions")).toBe(1)
   })
 })
 

@@ -1,7 +1,7 @@
 /**
- * What both wires (`AiosBackend`, `OpenAiBackend`) share: a transport failure as `BackendUnreachable`, a body read,
- * JSON decoded with a Schema into `MalformedResponse`, the client timeout, the server's Retry-After, and the OpenAI
- * function-tool shape both send.
+ * What both wires (`AiosBackend`, `OpenAiBackend`) share: a transport failure as `BackendUnreachable`, a body read
+ * within `maxResponseBytes`, JSON decoded with a Schema into `MalformedResponse`, the client timeouts (idle, and
+ * the whole-call deadline), the server's Retry-After, and the OpenAI function-tool shape both send.
  */
 import type * as HttpClientError from "@effect/platform/HttpClientError"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
@@ -11,16 +11,18 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
+import * as Ref from "effect/Ref"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import type * as Backend from "../Backend.js"
 import * as BackendError from "../BackendError.js"
 import * as RetryAfter from "../RetryAfter.js"
 
-/** Where a call went: for the errors it may end in. */
+/** Where a call went: for the errors it may end in. `url` is the printable (redacted) base URL. */
 export interface Target {
   readonly url: string
   readonly model?: string | undefined
+  readonly endpoint?: string | undefined
 }
 
 /** Describes a decode failure by path and kind only: the body may hold secrets, so no value is echoed. */
@@ -53,11 +55,97 @@ export const unreachable = (target: Target) => (error: HttpClientError.HttpClien
     cause: error.cause
   })
 
-/** The body as text; a connection lost while reading it is `BackendUnreachable`. */
+/** A body over the size limit: a typed error naming the limit, never the body. */
+export const tooLarge = (target: Target, maxBytes: number): BackendError.MalformedResponse =>
+  new BackendError.MalformedResponse({
+    url: target.url,
+    model: target.model,
+    endpoint: target.endpoint ?? "",
+    issue: `the body is larger than ${maxBytes} bytes (maxResponseBytes)`
+  })
+
+const utf8 = (parts: ReadonlyArray<Uint8Array>, size: number): string => {
+  const all = new Uint8Array(size)
+  let at = 0
+  for (const part of parts) {
+    all.set(part.subarray(0, Math.min(part.length, size - at)), at)
+    at += part.length
+    if (at >= size) break
+  }
+  return new TextDecoder().decode(all)
+}
+
+/** The `content-length` a response declares, when it declares a usable one. */
+const declaredLength = (response: HttpClientResponse.HttpClientResponse): number | undefined => {
+  const length = Number(response.headers["content-length"] ?? Number.NaN)
+  return Number.isSafeInteger(length) && length >= 0 ? length : undefined
+}
+
+/**
+ * The body as text within `maxBytes`: a larger declared `content-length` is `MalformedResponse` before anything
+ * is read; a body of unknown length is read as a stream and counted, and is `MalformedResponse` as soon as it
+ * passes `maxBytes` (the read stops; the caller's scope then aborts the request). A connection lost while
+ * reading is `BackendUnreachable`.
+ */
 export const readText = (
   response: HttpClientResponse.HttpClientResponse,
-  target: Target
-): Effect.Effect<string, BackendError.BackendUnreachable> => Effect.mapError(response.text, unreachable(target))
+  target: Target,
+  maxBytes: number
+): Effect.Effect<string, BackendError.BackendUnreachable | BackendError.MalformedResponse> => {
+  const declared = declaredLength(response)
+  if (declared !== undefined && declared > maxBytes) return Effect.fail(tooLarge(target, maxBytes))
+  // A declared length bounds the body (HTTP framing reads no more): read it whole, the cheaper way.
+  if (declared !== undefined) return Effect.mapError(response.text, unreachable(target))
+  return response.stream.pipe(
+    Stream.mapError(unreachable(target)),
+    Stream.runFoldEffect(
+      { parts: [] as Array<Uint8Array>, size: 0 },
+      (read, bytes): Effect.Effect<{ parts: Array<Uint8Array>; size: number }, BackendError.MalformedResponse> => {
+        const size = read.size + bytes.length
+        if (size > maxBytes) return Effect.fail(tooLarge(target, maxBytes))
+        read.parts.push(bytes)
+        return Effect.succeed({ parts: read.parts, size })
+      }
+    ),
+    Effect.map(({ parts, size }) => utf8(parts, size))
+  )
+}
+
+/**
+ * At most the first `maxBytes` of the body as text, the rest unread: for error bodies, whose status is what
+ * matters and whose words are quoted only in part.
+ */
+export const readPrefix = (
+  response: HttpClientResponse.HttpClientResponse,
+  target: Target,
+  maxBytes: number
+): Effect.Effect<string, BackendError.BackendUnreachable> =>
+  response.stream.pipe(
+    Stream.mapError(unreachable(target)),
+    Stream.runFoldWhile(
+      { parts: [] as Array<Uint8Array>, size: 0 },
+      (read) => read.size < maxBytes,
+      (read, bytes) => {
+        read.parts.push(bytes)
+        return { parts: read.parts, size: read.size + bytes.length }
+      }
+    ),
+    Effect.map(({ parts, size }) => utf8(parts, Math.min(size, maxBytes)))
+  )
+
+/** How much of an error body is read. */
+export const errorBodyBytes = 64 * 1024
+
+/** Fails a byte stream with `MalformedResponse` once more than `maxBytes` have come, before the excess is used. */
+export const capBytes = (target: Target, maxBytes: number) =>
+<E, R>(bytes: Stream.Stream<Uint8Array, E, R>): Stream.Stream<Uint8Array, E | BackendError.MalformedResponse, R> =>
+  Stream.suspend(() => {
+    let size = 0
+    return Stream.mapEffect(bytes, (chunk) => {
+      size += chunk.length
+      return size > maxBytes ? Effect.fail(tooLarge(target, maxBytes)) : Effect.succeed(chunk)
+    })
+  })
 
 /** The wait the response's headers ask for (Retry-After, retry-after-ms), in ms, on the `Clock`'s time. */
 export const retryAfter = (response: HttpClientResponse.HttpClientResponse): Effect.Effect<number | undefined> =>
@@ -75,25 +163,62 @@ export const decodeJson = <A, I>(schema: Schema.Schema<A, I>, target: Target & {
     )
 }
 
+const timedOut = (target: Target, timeoutMs: number, setting: BackendError.TimeoutSetting) => () =>
+  new BackendError.BackendTimeout({ url: target.url, model: target.model, timeoutMs, setting })
+
 /**
- * The client timeout: `effect` is interrupted (which aborts its HTTP request) and the call fails with
- * `BackendTimeout`. On the `Clock`, so a `TestClock` drives it.
+ * A client timeout over a whole effect: `effect` is interrupted (which aborts its HTTP request) and the call fails
+ * with `BackendTimeout` naming `setting`. On the `Clock`, so a `TestClock` drives it.
  */
-export const timeout = (target: Target, timeoutMs: number) =>
+export const timeout = (target: Target, timeoutMs: number, setting: BackendError.TimeoutSetting = "requestTimeoutMs") =>
 <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | BackendError.BackendTimeout, R> =>
-  Effect.timeoutFail(effect, {
-    duration: Duration.millis(timeoutMs),
-    onTimeout: () => new BackendError.BackendTimeout({ url: target.url, model: target.model, timeoutMs })
+  Effect.timeoutFail(effect, { duration: Duration.millis(timeoutMs), onTimeout: timedOut(target, timeoutMs, setting) })
+
+/**
+ * The time limits of one call: `idleMs` for each wait (the head, then each piece of the body), and the whole
+ * call's deadline, an instant on the `Clock` fixed when the call starts.
+ */
+export interface Limits {
+  readonly idleMs: number
+  readonly callMs: number
+  readonly deadlineAt: number
+}
+
+/** The limits of a call starting now. */
+export const limits = (idleMs: number, callMs: number): Effect.Effect<Limits> =>
+  Effect.map(Clock.currentTimeMillis, (now) => ({ idleMs, callMs, deadlineAt: now + callMs }))
+
+/** `effect` bounded by whichever comes first: the idle timeout from now, or the call's deadline. */
+export const within = (target: Target, bounds: Limits) =>
+<A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | BackendError.BackendTimeout, R> =>
+  Effect.flatMap(Clock.currentTimeMillis, (now) => {
+    const left = Math.max(0, bounds.deadlineAt - now)
+    return left < bounds.idleMs
+      ? Effect.timeoutFail(effect, { duration: Duration.millis(left), onTimeout: timedOut(target, bounds.callMs, "callTimeoutMs") })
+      : Effect.timeoutFail(effect, { duration: Duration.millis(bounds.idleMs), onTimeout: timedOut(target, bounds.idleMs, "requestTimeoutMs") })
   })
 
-/** The idle timeout of a streamed body: each wait for the next piece is bounded, not the whole reply. */
-export const idleTimeout = (target: Target, timeoutMs: number) =>
+/**
+ * A streamed body under the call's limits: each wait for the next piece is bounded by the idle timeout and by the
+ * deadline, so neither a stall nor a trickle keeps it open (one timer per wait, as an idle timeout alone takes).
+ * Once `finishedAt` holds an instant (the reply's final chunk came), a wait that runs out, or outlasts
+ * `graceMs` after that instant, ends the body instead: the reply is complete.
+ */
+export const bodyWithin = (target: Target, bounds: Limits, finishedAt: Ref.Ref<number | undefined>, graceMs: number) =>
 <A, E, R>(stream: Stream.Stream<A, E, R>): Stream.Stream<A, E | BackendError.BackendTimeout, R> =>
-  Stream.timeoutFail(
-    stream,
-    () => new BackendError.BackendTimeout({ url: target.url, model: target.model, timeoutMs }),
-    Duration.millis(timeoutMs)
-  )
+  Stream.unwrapScoped(Effect.map(Stream.toPull(stream), (pull) =>
+    Stream.repeatEffectChunkOption(
+      Effect.flatMap(Effect.zip(Clock.currentTimeMillis, Ref.get(finishedAt)), ([now, finished]) => {
+        const deadline = Math.max(0, bounds.deadlineAt - now)
+        const ended = () => Option.none<E | BackendError.BackendTimeout>()
+        const [duration, onTimeout] = finished !== undefined
+          ? [Math.max(0, Math.min(finished + graceMs - now, bounds.idleMs, deadline)), ended]
+          : deadline < bounds.idleMs
+          ? [deadline, () => Option.some(timedOut(target, bounds.callMs, "callTimeoutMs")())]
+          : [bounds.idleMs, () => Option.some(timedOut(target, bounds.idleMs, "requestTimeoutMs")())]
+        return Effect.timeoutFail(pull, { duration: Duration.millis(duration), onTimeout })
+      })
+    )))
 
 /**
  * A blank model name, refused before anything is sent: it hangs the real AIOS kernel, and no endpoint serves it.
@@ -108,9 +233,6 @@ export const blankModel = (url: string, model: string): BackendError.BackendReje
       errorType: "invalid_request"
     })
     : undefined
-
-/** Caps a server's text quoted in an error. */
-export const cap = (text: string): string => (text.length > 300 ? `${text.slice(0, 300)}…` : text)
 
 /** An OpenAI-format tool definition (`{"type":"function","function":{…}}`), as both wires send native tools. */
 export const WireTool = Schema.Struct({

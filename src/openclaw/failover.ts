@@ -8,6 +8,7 @@
  */
 import * as Predicate from "effect/Predicate"
 import * as BackendError from "../BackendError.js"
+import * as TurnRetry from "../TurnRetry.js"
 
 /**
  * OpenClaw's failover reasons (copied from `openclaw/plugin-sdk`, so the library does not depend on OpenClaw).
@@ -33,9 +34,9 @@ export type FailoverReason =
   | "unknown"
 
 /**
- * The one table: the reason OpenClaw sees for each kind of failure. It decides what OpenClaw does next: it retries
- * the same model only for `rate_limit`, `overloaded`, `server_error` and `timeout`, and falls back at once for the
- * others (reference/retry-failover.md).
+ * The one table: the reason OpenClaw sees for each kind of failure (before `afterStop` below). It decides what
+ * OpenClaw does next: it retries the same model only for `rate_limit`, `overloaded`, `server_error` and `timeout`,
+ * and falls back at once for the others (reference/retry-failover.md).
  *
  * @since 0.2.0
  */
@@ -55,6 +56,108 @@ export const reasonOf: { readonly [K in BackendError.ErrorKind]: FailoverReason 
   context_overflow: "context_overflow",
   malformed: "format",
   empty_reply: "empty_response"
+}
+
+/**
+ * The reasons after which OpenClaw 2026.9.6 retries the same model itself (`maybeRetryTransient`: up to 8 times in a
+ * 90 s window, rate limits 9 times with no window). Its fifth, `output_limit`, is never ours.
+ *
+ * @since 0.2.0
+ */
+export const openClawRetries: ReadonlySet<FailoverReason> = new Set<FailoverReason>([
+  "rate_limit",
+  "overloaded",
+  "server_error",
+  "timeout"
+])
+
+/**
+ * What OpenClaw is told after a turn of ours stopped, by why it stopped (`TurnRetry.StopWhy`):
+ * - `natural`: the reason of the error's kind (`reasonOf`). Either OpenClaw does not retry it anyway, or we did not
+ *   retry it at all (`retry.maxRetries` 0, `retryOn: "rate_limit"` for a transient failure), so retrying is left to
+ *   OpenClaw, as its own providers do.
+ * - `gave_up`: our retries were used (or deliberately skipped: a refused connection under `retry.onRefused:
+ *   "fail"`, a Retry-After above `retry.maxDelayMs`, a turn deadline). Reporting the natural reason would make
+ *   OpenClaw redo the same work (up to 9 × more); `gaveUpReason` makes it fall back to the next model at once.
+ *   A budget with no retry in it (`maxRetries` 0) stays `natural`.
+ *
+ * Independently of the reason, a failure after output already reached OpenClaw carries the terminal code
+ * `PROVIDER_FAILURE_WITH_OUTPUT`: replaying the call would repeat what the user has seen.
+ *
+ * @since 0.2.0
+ */
+export const afterStop: { readonly [W in TurnRetry.StopWhy]: "natural" | "gave_up" } = {
+  not_retryable: "natural",
+  output_started: "natural",
+  budget_exhausted: "gave_up",
+  retry_after_too_long: "gave_up",
+  deadline: "gave_up",
+  refused: "gave_up"
+}
+
+/**
+ * The reason for a turn we gave up on. OpenClaw has no reason for "the provider already retried"; of the reasons
+ * outside its transient set, `empty_response` is the one that (in 2026.9.6) falls back to the next model at once
+ * without side effects: `auth`, `billing`, `model_not_found` and `unknown` cool the auth profile down for later
+ * turns, `billing` and `rate_limit` suspend the session, `unknown`/`unclassified` resubmit the turn up to 3 times,
+ * `format` is shown with no fallback, `tls_certificate` and `context_overflow` would send the user down the wrong
+ * path. Its user-facing line is a plain "request failed"; the message itself says what happened.
+ *
+ * @since 0.2.0
+ */
+export const gaveUpReason: FailoverReason = "empty_response"
+
+/**
+ * OpenClaw's code for a failure after output was streamed (`@openclaw/ai` `PROVIDER_FAILURE_WITH_OUTPUT_ERROR_CODE`):
+ * terminal, never replayed.
+ *
+ * @since 0.2.0
+ */
+export const failureWithOutputCode = "PROVIDER_FAILURE_WITH_OUTPUT"
+
+/**
+ * Our code for a turn we gave up on (classifies to `gaveUpReason`).
+ *
+ * @since 0.2.0
+ */
+export const gaveUpCode = "AIOS_GAVE_UP"
+
+/**
+ * Our code for arguments the stream function could not use (classifies to `format`: the caller's mistake, shown).
+ *
+ * @since 0.2.0
+ */
+export const invalidRequestCode = "AIOS_INVALID_REQUEST"
+
+/**
+ * How a failed turn went, as far as the report to OpenClaw is concerned.
+ *
+ * @since 0.2.0
+ */
+export interface Circumstances {
+  /** How the turn's retries ended (`TurnRetry.Outcome`), when known. */
+  readonly outcome?: TurnRetry.Outcome | undefined
+  /** Whether any event after `start` (text, thinking, a tool call) reached OpenClaw before the failure. */
+  readonly outputSent?: boolean | undefined
+}
+
+/**
+ * The reason OpenClaw is told for `error` in these circumstances, and the sentence (if any) that says why we
+ * stopped: `afterStop` applied to the outcome, for the reasons OpenClaw would otherwise retry.
+ *
+ * @since 0.2.0
+ */
+export const decide = (
+  error: BackendError.BackendError,
+  circumstances: Circumstances = {}
+): { readonly reason: FailoverReason; readonly gaveUp: string | undefined } => {
+  const natural = reasonOf[error.kind]
+  const outcome = circumstances.outcome
+  if (outcome === undefined || !openClawRetries.has(natural) || afterStop[outcome.why] === "natural") {
+    return { reason: natural, gaveUp: undefined }
+  }
+  const sentence = TurnRetry.summary(outcome)
+  return sentence === undefined ? { reason: natural, gaveUp: undefined } : { reason: gaveUpReason, gaveUp: sentence }
 }
 
 /**
@@ -134,6 +237,8 @@ const each = (names: ReadonlyArray<string>, reason: FailoverReason): Array<reado
 /** Our codes, then the codes other providers and Node's sockets use. */
 const byCode: ReadonlyMap<string, FailoverReason> = new Map<string, FailoverReason>([
   ...entries(codes),
+  [gaveUpCode, gaveUpReason],
+  [invalidRequestCode, "format"],
   ...each([
     "RESOURCE_EXHAUSTED",
     "RATE_LIMIT",
@@ -207,13 +312,18 @@ export const typeFor = (reason: FailoverReason): string => types[reason]
 
 /**
  * What the stream function puts on the OpenClaw error message for one of our errors: the user-facing message
- * and a code and type that `classifyHookContext` maps back to `reasonFor(error)`.
+ * (with a sentence saying we gave up, when we did) and a code and type that `classifyHookContext` maps back to
+ * the reason `decide` chose; after output, the terminal `PROVIDER_FAILURE_WITH_OUTPUT` code.
  *
  * @since 0.2.0
  */
-export const toEmitted = (error: BackendError.BackendError): Emitted => {
-  const reason = reasonFor(error)
-  return { errorMessage: error.message, errorCode: codes[reason], errorType: types[reason] }
+export const toEmitted = (error: BackendError.BackendError, circumstances: Circumstances = {}): Emitted => {
+  const { gaveUp, reason } = decide(error, circumstances)
+  return {
+    errorMessage: gaveUp === undefined ? error.message : `${error.message} ${gaveUp}`,
+    errorCode: circumstances.outputSent === true ? failureWithOutputCode : gaveUp === undefined ? codes[reason] : gaveUpCode,
+    errorType: types[reason]
+  }
 }
 
 const fromText = (text: string): FailoverReason | null => {
@@ -222,7 +332,8 @@ const fromText = (text: string): FailoverReason | null => {
 }
 
 /**
- * Classifies OpenClaw's hook context: our own `errorCode` or a well-known provider code; a context overflow said
+ * Classifies OpenClaw's hook context: our own `errorCode` or a well-known provider code; our "Gave up" sentence; a
+ * context overflow said
  * in words (except under 401/402/403/429, which stand whatever the text says); the error type; the HTTP status
  * refined by the text; the text alone. `null` when nothing is recognised, so OpenClaw's own classification
  * applies.
@@ -233,6 +344,8 @@ export const classifyHookContext = (ctx: HookContext): FailoverReason | null => 
   const code = typeof ctx.code === "string" ? byCode.get(ctx.code.trim().toUpperCase()) : undefined
   if (code !== undefined) return code
   const text = typeof ctx.errorMessage === "string" ? ctx.errorMessage : ""
+  // Our own "Gave up …" sentence: the message alone agrees with the code it was sent with.
+  if (TurnRetry.isGaveUpText(text)) return gaveUpReason
   const status = typeof ctx.status === "number" && Number.isInteger(ctx.status) && ctx.status >= 400
     ? ctx.status
     : undefined

@@ -3,11 +3,17 @@
  * translate; policy (caching, retries, parsing, classification) lives in the services. The Effect runtime behind
  * them is one `ManagedRuntime`, built on the first hook that needs it, never in `register`.
  *
+ * OpenClaw starts a fresh plugin instance for every `api.runtime.llm.complete` call and disposes it right after,
+ * so both ends are kept short: no hook waits for the model list before the turn starts, and `dispose` releases
+ * everything synchronously (node:http agents are destroyed in place; nothing waits on a socket's close event),
+ * so it completes even when the host blocks its event loop right after asking.
+ *
  * @since 0.2.0
  */
 import type { StreamFn } from "@openclaw/ai"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
@@ -127,9 +133,13 @@ export const makeAiosProvider = (
   const logger = host.logger ?? stderrLogger
   let runtime: ManagedRuntime.ManagedRuntime<Aios.Services, AiosConfig.AiosConfigError> | undefined
   // Tracing off: nobody reads this runtime's spans, and each would cost the turn a span and trace headers.
+  // node:http rather than undici: its agents are destroyed synchronously, and the bundled plugin stays small.
   const getRuntime = () =>
     runtime ??= ManagedRuntime.make(
-      Aios.layerNode(options).pipe(Layer.provide(Layer.merge(hostLogger(logger), Layer.setTracerEnabled(false))))
+      Aios.layer(options).pipe(
+        Layer.provide(NodeHttpClient.layer),
+        Layer.provide(Layer.merge(hostLogger(logger), Layer.setTracerEnabled(false)))
+      )
     )
   /** Runs an effect on the runtime; rejects with the error itself (not a FiberFailure), so its message shows. */
   const run = <A, E>(effect: Effect.Effect<A, E, Aios.Services>): Promise<A> =>
@@ -148,9 +158,18 @@ export const makeAiosProvider = (
     api: "openai-completions",
     baseUrl: config.baseUrl
   })
-  const streamFn = makeStreamFn(() =>
-    Either.isLeft(decoded) ? Effect.fail(decoded.left) : getRuntime().runtimeEffect
-  )
+  const turns = makeStreamFn(() => Either.isLeft(decoded) ? Effect.fail(decoded.left) : getRuntime().runtimeEffect)
+  // A failed call is logged here: OpenClaw shows its own line for an agent turn, but a plugin's
+  // `api.runtime.llm.complete` gets only `{ text: "", stopReason: "error" }` and the reason would be lost.
+  const streamFn: StreamFn = (model, context, options) => {
+    const stream = turns(model, context, options)
+    void Promise.resolve(stream).then((s) => s.result()).then((message) => {
+      if (message.stopReason === "error") {
+        logger.warn(`[aios] ${PROVIDER_ID}/${message.model} failed: ${message.errorMessage ?? "no details"}`)
+      }
+    }, () => undefined)
+    return stream
+  }
 
   return {
     id: PROVIDER_ID,
@@ -194,8 +213,10 @@ export const makeAiosProvider = (
         ? undefined
         : runtimeModel(ctx.modelId)
     },
+    // Starts the model-list fetch without waiting for it: the turn that follows joins the fetch in flight, so the
+    // list costs no extra round trip before the call (a failure here is the turn's to report).
     prepareDynamicModel: async () => {
-      await rows().catch(() => undefined)
+      void rows().catch(() => undefined)
     },
     createStreamFn: () => streamFn,
     classifyFailoverReason: (ctx) => Failover.classifyHookContext(ctx),

@@ -16,7 +16,6 @@ import type {
   ToolCall
 } from "@openclaw/ai"
 import * as Cause from "effect/Cause"
-import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import { identity } from "effect/Function"
 import * as Option from "effect/Option"
@@ -27,6 +26,7 @@ import * as Take from "effect/Take"
 import type * as Backend from "../Backend.js"
 import * as BackendError from "../BackendError.js"
 import { Turn, type TurnEvent, type TurnRequest } from "../Turn.js"
+import type { Outcome } from "../TurnRetry.js"
 import * as Failover from "./failover.js"
 import { PROVIDER_ID } from "./models.js"
 
@@ -36,7 +36,7 @@ import { PROVIDER_ID } from "./models.js"
 
 /**
  * The state of the message being built. The message itself is one mutable partial, shared by every event (as
- * OpenClaw's own providers do); the state only says which text block is open.
+ * OpenClaw's own providers do); the state only says which text or thinking block is open.
  *
  * @since 0.2.0
  */
@@ -44,6 +44,8 @@ export interface Builder {
   readonly message: AssistantMessage
   /** The content index of the open text block, if any. */
   readonly openText: number | undefined
+  /** The content index of the open thinking block, if any. */
+  readonly openThinking?: number | undefined
 }
 
 /**
@@ -71,13 +73,23 @@ const toUsage = (usage: Backend.Usage): AssistantMessage["usage"] => ({
   cost: { input: 0, output: 0, cacheRead: 0, cacheWrite: 0, total: 0 }
 })
 
-const closeText = (b: Builder): readonly [Builder, Array<AssistantMessageEvent>] => {
-  if (b.openText === undefined) return [b, []]
-  const block = b.message.content[b.openText]
-  return [
-    { message: b.message, openText: undefined },
-    [{ type: "text_end", contentIndex: b.openText, content: block?.type === "text" ? block.text : "", partial: b.message }]
-  ]
+/** Closes the open text and thinking blocks (at most one is open). */
+const close = (b: Builder): readonly [Builder, Array<AssistantMessageEvent>] => {
+  const out: Array<AssistantMessageEvent> = []
+  if (b.openText !== undefined) {
+    const block = b.message.content[b.openText]
+    out.push({ type: "text_end", contentIndex: b.openText, content: block?.type === "text" ? block.text : "", partial: b.message })
+  }
+  if (b.openThinking !== undefined) {
+    const block = b.message.content[b.openThinking]
+    out.push({
+      type: "thinking_end",
+      contentIndex: b.openThinking,
+      content: block?.type === "thinking" ? block.thinking : "",
+      partial: b.message
+    })
+  }
+  return out.length === 0 ? [b, out] : [{ message: b.message, openText: undefined, openThinking: undefined }, out]
 }
 
 const toolCallAt = (b: Builder, id: string): readonly [number, ToolCall] | undefined => {
@@ -97,8 +109,8 @@ export const step = (b: Builder, event: TurnEvent): readonly [Builder, ReadonlyA
   const content = b.message.content
   switch (event._tag) {
     case "TextDelta": {
-      const out: Array<AssistantMessageEvent> = []
-      let index = b.openText
+      const [open, out] = b.openText === undefined ? close(b) : [b, []]
+      let index = open.openText
       if (index === undefined) {
         content.push({ type: "text", text: "" })
         index = content.length - 1
@@ -107,10 +119,23 @@ export const step = (b: Builder, event: TurnEvent): readonly [Builder, ReadonlyA
       const block = content[index]
       if (block?.type === "text") block.text += event.text
       out.push({ type: "text_delta", contentIndex: index, delta: event.text, partial: b.message })
-      return [index === b.openText ? b : { message: b.message, openText: index }, out]
+      return [index === open.openText ? open : { message: b.message, openText: index, openThinking: undefined }, out]
+    }
+    case "ThinkingDelta": {
+      const [open, out] = b.openThinking === undefined ? close(b) : [b, []]
+      let index = open.openThinking
+      if (index === undefined) {
+        content.push({ type: "thinking", thinking: "" })
+        index = content.length - 1
+        out.push({ type: "thinking_start", contentIndex: index, partial: b.message })
+      }
+      const block = content[index]
+      if (block?.type === "thinking") block.thinking += event.text
+      out.push({ type: "thinking_delta", contentIndex: index, delta: event.text, partial: b.message })
+      return [index === open.openThinking ? open : { message: b.message, openText: undefined, openThinking: index }, out]
     }
     case "ToolCallStart": {
-      const [closed, out] = closeText(b)
+      const [closed, out] = close(b)
       content.push({ type: "toolCall", id: event.id, name: event.name, arguments: {} })
       out.push({ type: "toolcall_start", contentIndex: content.length - 1, partial: b.message })
       return [closed, out]
@@ -123,14 +148,13 @@ export const step = (b: Builder, event: TurnEvent): readonly [Builder, ReadonlyA
     case "ToolCallEnd": {
       const at = toolCallAt(b, event.id)
       if (at === undefined) return [b, []]
+      // A native call's name may arrive after its start.
+      at[1].name = event.name
       at[1].arguments = event.arguments
       return [b, [{ type: "toolcall_end", contentIndex: at[0], toolCall: at[1], partial: b.message }]]
     }
-    case "InvalidCall":
-      // Not executed; its text already reached the reply as text (ToolTags' policy), and Turn logged it.
-      return [b, []]
     case "Finish": {
-      const [closed, out] = closeText(b)
+      const [closed, out] = close(b)
       b.message.usage = toUsage(event.usage)
       b.message.stopReason = event.reason
       out.push({ type: "done", reason: event.reason, message: b.message })
@@ -158,9 +182,6 @@ const abortedEvent = (message: AssistantMessage): AssistantMessageEvent => {
   return { type: "error", reason: "aborted", error: message }
 }
 
-/** The caller's abort signal fired. */
-class Aborted extends Data.TaggedError("Aborted") {}
-
 /** Anything else that is not one of our errors: a bad configuration, or a bug. */
 const internal = (errorMessage: string, errorType: string): Failover.Emitted => ({
   errorMessage,
@@ -170,16 +191,15 @@ const internal = (errorMessage: string, errorType: string): Failover.Emitted => 
 
 /**
  * The one event that ends a failed turn. Our errors carry the code and type that `classifyFailoverReason` maps
- * back to their reason; other failures (a configuration error) are `invalid_request_error`; a defect is named as
+ * back to the reason `Failover.toEmitted` chose (given how the turn's retries ended, and whether output had
+ * already gone out); other failures (a configuration error) are `invalid_request_error`; a defect is named as
  * ours.
  */
-const failed = (message: AssistantMessage, cause: Cause.Cause<unknown>): AssistantMessageEvent =>
+const failed = (message: AssistantMessage, cause: Cause.Cause<unknown>, outcome?: Outcome): AssistantMessageEvent =>
   Option.match(Cause.failureOption(cause), {
     onSome: (error) =>
-      error instanceof Aborted
-        ? abortedEvent(message)
-        : BackendError.isBackendError(error)
-        ? errorEvent(message, Failover.toEmitted(error))
+      BackendError.isBackendError(error)
+        ? errorEvent(message, Failover.toEmitted(error, { outcome, outputSent: message.content.length > 0 }))
         : errorEvent(message, internal(error instanceof Error ? error.message : String(error), "invalid_request_error")),
     onNone: () =>
       Cause.isInterruptedOnly(cause)
@@ -189,22 +209,14 @@ const failed = (message: AssistantMessage, cause: Cause.Cause<unknown>): Assista
 
 const isTerminal = (event: AssistantMessageEvent): boolean => event.type === "done" || event.type === "error"
 
-/** Fails with `Aborted` once `signal` fires (at once if it already has). */
-const abortOf = (signal: AbortSignal): Effect.Effect<never, Aborted> =>
-  Effect.async<never, Aborted>((resume) => {
-    const onAbort = () => resume(Effect.fail(new Aborted()))
-    if (signal.aborted) return onAbort()
-    signal.addEventListener("abort", onAbort, { once: true })
-    return Effect.sync(() => signal.removeEventListener("abort", onAbort))
-  })
-
 // ---------------------------------------------------------------------------------------------------------------
 // The StreamFn
 // ---------------------------------------------------------------------------------------------------------------
 
 /**
  * One turn as OpenClaw events after `start`: every failure becomes the final `error` event, and an abort
- * interrupts the turn (its HTTP request, or its retry wait) and ends it with an `aborted` one.
+ * interrupts the turn (its HTTP request, or its retry wait: `Turn` takes the signal) and ends it with an `aborted`
+ * one.
  *
  * @since 0.2.0
  */
@@ -214,12 +226,20 @@ export const events = (
   signal: AbortSignal | undefined
 ): Stream.Stream<AssistantMessageEvent, never, Turn> => {
   if (signal?.aborted) return Stream.make(abortedEvent(message))
-  const turn = Stream.unwrap(Effect.map(Turn, (t) => t.run(request))).pipe(
+  let outcome: Outcome | undefined
+  // The turn itself turns the signal into interruption (with its deadline, in one place).
+  const told: TurnRequest = {
+    ...request,
+    signal,
+    onGiveUp: (o) => {
+      outcome = o
+      request.onGiveUp?.(o)
+    }
+  }
+  return Stream.unwrap(Effect.map(Turn, (t) => t.run(told))).pipe(
     Stream.mapAccum<Builder, TurnEvent, ReadonlyArray<AssistantMessageEvent>>({ message, openText: undefined }, step),
-    Stream.mapConcat(identity)
-  )
-  return (signal === undefined ? turn : Stream.interruptWhen(turn, abortOf(signal))).pipe(
-    Stream.catchAllCause((cause) => Stream.make(failed(message, cause))),
+    Stream.mapConcat(identity),
+    Stream.catchAllCause((cause) => Stream.make(failed(message, cause, outcome))),
     // Nothing after the terminal event, even an abort that lands just after `done`.
     Stream.takeUntil(isTerminal)
   )
@@ -233,32 +253,105 @@ export const events = (
  */
 export type TurnRuntime = () => Effect.Effect<Runtime.Runtime<Turn>, unknown>
 
+/** The caller's arguments, read once and checked. */
+interface Checked {
+  readonly model: Pick<Model, "api" | "provider" | "id">
+  readonly context: TurnRequest["context"]
+  readonly signal: AbortSignal | undefined
+  readonly sessionId: string | undefined
+}
+
+const field = (u: unknown, key: string): unknown =>
+  u !== null && (typeof u === "object" || typeof u === "function") ? (u as Record<string, unknown>)[key] : undefined
+
+const kindOf = (u: unknown): string => (u === null ? "null" : Array.isArray(u) ? "an array" : typeof u)
+
+const isSignal = (u: unknown): u is AbortSignal =>
+  typeof field(u, "aborted") === "boolean" && typeof field(u, "addEventListener") === "function" &&
+  typeof field(u, "removeEventListener") === "function"
+
+/**
+ * The host's arguments, trusted by type only: read once each (a getter that throws, a hostile proxy, a value of
+ * the wrong type are a problem named in words, never a throw), the context copied so later reads see the same.
+ */
+const check = (model: unknown, context: unknown, options: unknown): Checked | { readonly problem: string } => {
+  try {
+    const id = field(model, "id")
+    const api = field(model, "api")
+    const provider = field(model, "provider")
+    const checkedModel = {
+      api: (typeof api === "string" ? api : "openai-completions") as Model["api"],
+      provider: typeof provider === "string" ? provider : PROVIDER_ID,
+      id: typeof id === "string" ? id : ""
+    }
+    if (typeof id !== "string" || id.trim() === "") return { problem: `model.id must be a model name (got ${kindOf(id)})` }
+    if (options !== undefined && options !== null && typeof options !== "object") {
+      return { problem: `options must be an object (got ${kindOf(options)})` }
+    }
+    const signal = field(options, "signal")
+    if (signal !== undefined && !isSignal(signal)) return { problem: `options.signal is not an AbortSignal (got ${kindOf(signal)})` }
+    const messages = field(context, "messages")
+    if (!Array.isArray(messages)) return { problem: `context.messages must be an array (got ${kindOf(messages)})` }
+    const tools = field(context, "tools")
+    if (tools !== undefined && !Array.isArray(tools)) return { problem: `context.tools must be an array (got ${kindOf(tools)})` }
+    const systemPrompt = field(context, "systemPrompt")
+    const sessionId = field(options, "sessionId")
+    return {
+      model: checkedModel,
+      context: {
+        systemPrompt: typeof systemPrompt === "string" ? systemPrompt : undefined,
+        messages: Array.from(messages as ReadonlyArray<TurnRequest["context"]["messages"][number]>),
+        tools: tools === undefined ? undefined : Array.from(tools as NonNullable<TurnRequest["context"]["tools"]>)
+      },
+      signal: signal as AbortSignal | undefined,
+      sessionId: typeof sessionId === "string" ? sessionId : undefined
+    }
+  } catch (e) {
+    return { problem: `its arguments could not be read (${e instanceof Error ? e.message : String(e)})` }
+  }
+}
+
 /**
  * The OpenClaw `StreamFn`. The turn starts on the call, whether or not anyone iterates; events wait in a queue
  * for the consumer. It never throws and its `result()` never rejects: a failure is an `error` event, an abort
- * (`options.signal`) an `aborted` one, emitted at once, also during a retry wait.
+ * (`options.signal`) an `aborted` one, emitted at once, also during a retry wait. Arguments it cannot use (a
+ * `signal` that is not an `AbortSignal`, a model without a name, a context without messages) are an
+ * `invalid_request_error`, and nothing is sent.
  *
  * @since 0.2.0
  */
 export const makeStreamFn = (runtime: TurnRuntime): StreamFn =>
 (model: Model, context: Context, options?: SimpleStreamOptions): AssistantMessageEventStreamLike => {
-  // Read defensively: the host's values are trusted by type only, and this function must not throw.
-  const message = emptyMessage({
-    api: model?.api ?? "openai-completions",
-    provider: model?.provider ?? PROVIDER_ID,
-    id: typeof model?.id === "string" ? model.id : ""
-  }, Date.now())
+  const checked = check(model, context, options)
+  const message = emptyMessage(
+    "problem" in checked ? { api: "openai-completions", provider: PROVIDER_ID, id: "" } : checked.model,
+    Date.now()
+  )
   const queue = Effect.runSync(Queue.unbounded<Take.Take<AssistantMessageEvent>>())
-  const program = Queue.offer(queue, Take.of<AssistantMessageEvent>({ type: "start", partial: message })).pipe(
-    Effect.zipRight(Effect.suspend(runtime)),
-    Effect.flatMap((rt) =>
-      Effect.provide(
-        Effect.suspend(() =>
-          Stream.runIntoQueue(events({ model: message.model, context, turn: options?.sessionId }, message, options?.signal), queue)
-        ),
-        rt
+  const turn = "problem" in checked
+    ? Queue.offerAll(queue, [
+      Take.of(errorEvent(message, {
+        errorMessage: `effect-aios was given an invalid request: ${checked.problem}. Nothing was sent.`,
+        errorCode: Failover.invalidRequestCode,
+        errorType: "invalid_request_error"
+      })),
+      Take.end
+    ])
+    : Effect.suspend(runtime).pipe(
+      Effect.flatMap((rt) =>
+        Effect.provide(
+          Effect.suspend(() =>
+            Stream.runIntoQueue(
+              events({ model: checked.model.id, context: checked.context, turn: checked.sessionId }, message, checked.signal),
+              queue
+            )
+          ),
+          rt
+        )
       )
-    ),
+    )
+  const program = Queue.offer(queue, Take.of<AssistantMessageEvent>({ type: "start", partial: message })).pipe(
+    Effect.zipRight(turn),
     Effect.catchAllCause((cause) => Queue.offerAll(queue, [Take.of(failed(message, cause)), Take.end])),
     Effect.as(message)
   )

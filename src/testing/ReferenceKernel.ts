@@ -17,9 +17,11 @@ import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import type * as Scope from "effect/Scope"
 import * as Http from "node:http"
+import * as Batch from "./internal/batch.js"
 import type { ChatMessage, NativeTool } from "./internal/models.js"
 import { isTransportFault, realSleep, transportFault } from "./internal/faults.js"
 import * as Models from "./internal/models.js"
+import { envelope, statusText, validateQuery } from "./internal/aios.js"
 import * as ReferenceOpenAi from "./internal/openAi.js"
 
 /** A model's behaviour: a built-in, or a function of the conversation. */
@@ -87,6 +89,33 @@ export type Fault =
   }
   /** A streamed `/v1` answer that goes silent after `afterChunks` pieces. Elsewhere it is `Hang`. */
   | { readonly _tag: "Stall"; readonly afterChunks: number }
+  /**
+   * The normal answer, its body sent one byte every `intervalMs` (real time): a client's idle timeout never
+   * fires, only a deadline on the whole call does.
+   */
+  | { readonly _tag: "Trickle"; readonly intervalMs: number }
+  /**
+   * HTTP 200, then only keep-alive every `intervalMs` (real time), forever: SSE comments (`: keep-alive`) after
+   * `afterChunks` pieces of a streamed `/v1` answer (default 0), elsewhere a space (JSON allows leading whitespace).
+   */
+  | { readonly _tag: "KeepAlive"; readonly intervalMs: number; readonly afterChunks?: number }
+  /**
+   * A streamed `/v1` answer that sends the whole reply, its final `finish_reason` chunk and its usage chunk
+   * (unless `usage: false`), then stays open without `[DONE]`. Elsewhere the normal answer.
+   */
+  | { readonly _tag: "OpenEnd"; readonly usage?: boolean }
+  /**
+   * HTTP 200 with a body of `bytes` bytes, made as it is sent (the server holds none of it): on `/query` the
+   * envelope of one long reply, on a streamed `/v1` answer content events, elsewhere a JSON object with one long
+   * string. `declareLength` sends its `content-length` (a streamed `/v1` answer never does); `onSent` is told
+   * the bytes written so far, so a test can see a client stop reading.
+   */
+  | {
+    readonly _tag: "LargeBody"
+    readonly bytes: number
+    readonly declareLength?: boolean
+    readonly onSent?: (bytes: number) => void
+  }
 
 /** The endpoints that take scripted faults. */
 export type Endpoint = "/query" | "/core/llms/list" | "/status" | "/v1/chat/completions" | "/v1/models"
@@ -110,6 +139,11 @@ export interface Options {
   readonly script?: ReadonlyArray<Fault>
   /** Added latency for every `/query` and `/v1/chat/completions`, in milliseconds (real time). */
   readonly latencyMs?: number
+  /**
+   * `/query` batches like AIOS's scheduler: every `batchIntervalMs` (real time) it takes the queries waiting
+   * and answers them one after another, each taking `latencyMs`. Default: each query at once, concurrently.
+   */
+  readonly batchIntervalMs?: number
   /**
    * `/v1` streaming: characters per streamed piece (default 4); a list is used cyclically, so a test can choose
    * every split point. Splits fall on UTF-16 code units, so a surrogate pair may be cut, as real streams do.
@@ -170,89 +204,6 @@ export const defaultModels: ReadonlyArray<ModelSpec> = [
   { name: "tool-user", backend: "reference", behaviour: "tools" }
 ]
 
-/** The real kernel's in-body error texts. */
-const statusText = (statusCode: number, model: string): string => {
-  switch (statusCode) {
-    case 429:
-      return `Rate Limit Exceeded for model '${model}'. Please try again later.`
-    case 401:
-      return `Authentication Error with model '${model}': invalid x-api-key`
-    case 400:
-      return `Bad Request Error with model '${model}': invalid request`
-    case 404:
-      return `Model Not Found: '${model}' does not exist at the provider`
-    case 408:
-      return `Timeout Error with model '${model}': request timed out`
-    case 502:
-      return `API Error with model '${model}': bad gateway`
-    case 503:
-      return `Service Unavailable: cannot connect to provider for model '${model}'`
-    default:
-      return `Internal error with model '${model}'`
-  }
-}
-
-const envelope = (response: Record<string, unknown>) => ({
-  response: {
-    response_class: "llm",
-    response_message: null,
-    tool_calls: null,
-    finished: true,
-    error: null,
-    status_code: 200,
-    ...response
-  },
-  start_times: [],
-  end_times: [],
-  waiting_times: [],
-  turnaround_times: []
-})
-
-type Detail = { type: string; loc: Array<string | number>; msg: string }
-
-/** FastAPI-style validation of the `/query` body: the details of a 422, or the parts the kernel uses. */
-const validateQuery = (body: unknown): Array<Detail> | {
-  messages: Array<ChatMessage>
-  llms: Array<Record<string, unknown>>
-  tools: Array<NativeTool>
-} => {
-  const details: Array<Detail> = []
-  const missing = (loc: Array<string | number>) => details.push({ type: "missing", loc: ["body", ...loc], msg: "Field required" })
-  if (body === null || typeof body !== "object" || Array.isArray(body)) {
-    return [{ type: "model_attributes_type", loc: ["body"], msg: "Input should be a valid dictionary or object" }]
-  }
-  const b = body as Record<string, unknown>
-  if (typeof b.agent_name !== "string") missing(["agent_name"])
-  if (typeof b.query_type !== "string") missing(["query_type"])
-  const data = b.query_data
-  if (data === null || typeof data !== "object") {
-    missing(["query_data"])
-    return details
-  }
-  const d = data as Record<string, unknown>
-  const actions = ["chat", "chat_with_json_output", "chat_with_tool_call_output", "call_tool", "operate_file"]
-  if (d.action_type !== undefined && !actions.includes(String(d.action_type))) {
-    details.push({
-      type: "literal_error",
-      loc: ["body", "query_data", "action_type"],
-      msg: `Input should be ${actions.map((a) => `'${a}'`).join(", ")}`
-    })
-  }
-  if (d.message_return_type !== undefined && d.message_return_type !== "text" && d.message_return_type !== "json") {
-    details.push({ type: "literal_error", loc: ["body", "query_data", "message_return_type"], msg: "Input should be 'text' or 'json'" })
-  }
-  if (!Array.isArray(d.messages)) missing(["query_data", "messages"])
-  if (d.llms !== undefined && d.llms !== null && !Array.isArray(d.llms)) {
-    details.push({ type: "list_type", loc: ["body", "query_data", "llms"], msg: "Input should be a valid list" })
-  }
-  if (details.length > 0) return details
-  return {
-    messages: d.messages as Array<ChatMessage>,
-    llms: (d.llms ?? []) as Array<Record<string, unknown>>,
-    tools: (Array.isArray(d.tools) ? d.tools : []) as Array<NativeTool>
-  }
-}
-
 /**
  * Starts a reference kernel on 127.0.0.1 for the lifetime of the scope.
  *
@@ -279,24 +230,40 @@ export const make = (options: Options = {}): Effect.Effect<Service, HttpServerEr
     }
 
     const nodeServer = Http.createServer()
-    // Node's close() waits for open requests; a scripted hang must not keep the server alive.
-    yield* Effect.addFinalizer(() => Effect.sync(() => nodeServer.closeAllConnections()))
     const server = yield* NodeHttpServer.make(() => nodeServer, { port: options.port ?? 0, host: "127.0.0.1" })
+    // Node's close() waits for open requests; a scripted hang must not keep the server alive. (Added after the
+    // server, so it runs before the server's own close.)
+    yield* Effect.addFinalizer(() => Effect.sync(() => nodeServer.closeAllConnections()))
     const port = server.address._tag === "TcpAddress" ? server.address.port : 0
 
+    const batched: Batch.Batched = options.batchIntervalMs !== undefined ? yield* Batch.make(options.batchIntervalMs) : (work) => work
     const nextFault = (endpoint: Endpoint): Fault | undefined => queues.get(endpoint)?.shift()
 
     const json = (body: unknown, status = 200) => HttpServerResponse.unsafeJson(body, { status })
 
-    /** Applies a fault; `undefined` means: answer normally. */
+    /** The answer `body`, or its body trickled when the fault says so. */
+    const answer = (body: unknown, fault: Fault | undefined) =>
+      fault?._tag === "Trickle"
+        ? HttpServerResponse.stream(ReferenceOpenAi.trickle(JSON.stringify(body), fault.intervalMs), { contentType: "application/json" })
+        : json(body)
+
+    /** Applies a fault; `undefined` means: answer normally (`Trickle`: through `answer`). */
     const applyFault = (
       request: HttpServerRequest.HttpServerRequest,
       fault: Fault | undefined,
-      model: string
+      model: string,
+      largeHead = "{\"filler\":\""
     ): Effect.Effect<HttpServerResponse.HttpServerResponse | undefined> => {
       if (fault === undefined) return Effect.succeed(undefined)
       if (isTransportFault(fault)) return transportFault(request, fault)
       switch (fault._tag) {
+        case "Trickle":
+        case "OpenEnd":
+          return Effect.succeed(undefined)
+        case "KeepAlive":
+          return Effect.succeed(HttpServerResponse.stream(ReferenceOpenAi.keepAlive(" ", fault.intervalMs), { contentType: "application/json" }))
+        case "LargeBody":
+          return Effect.succeed(ReferenceOpenAi.largeJson(fault, largeHead, largeHead.startsWith("{\"response\"") ? "\"}}" : "\"}"))
         case "Status":
           return Effect.succeed(json(envelope({ status_code: fault.statusCode, error: fault.error ?? statusText(fault.statusCode, model) })))
         case "Malformed":
@@ -340,9 +307,10 @@ export const make = (options: Options = {}): Effect.Effect<Service, HttpServerEr
         if (named.some((n) => typeof n !== "string")) return yield* Effect.never
         const configured = named.length === 0 ? models[0] : models.find((m) => named.includes(m.name))
         const modelName = (named[0] as string | undefined) ?? configured?.name ?? "unknown"
-        const faulted = yield* applyFault(request, nextFault("/query"), modelName)
+        const fault = nextFault("/query")
+        const faulted = yield* applyFault(request, fault, modelName, "{\"response\":{\"response_message\":\"")
         if (faulted !== undefined) return faulted
-        if (latencyMs > 0) yield* realSleep(latencyMs)
+        yield* batched(latencyMs > 0 ? realSleep(latencyMs) : Effect.void)
         if (configured === undefined) {
           return json(envelope({ status_code: 500, error: "Selected LLMs are not all available. Please check the available LLMs." }))
         }
@@ -355,12 +323,17 @@ export const make = (options: Options = {}): Effect.Effect<Service, HttpServerEr
           : behaviour === "tools"
           ? Models.toolUser(valid.messages, valid.tools)
           : behaviour(valid.messages, valid.tools)
-        // The real kernel loses any text reply when native tools were sent.
+        // The real kernel loses any text reply when native tools were sent. Reasoning arrives in the text, as
+        // a `<think>` block, the way reasoning models served through plain chat completions write it.
         const lost = valid.tools.length > 0 && reply.toolCalls.length === 0
-        return json(envelope({
-          response_message: lost ? null : reply.text,
-          tool_calls: lost ? [] : reply.toolCalls.length > 0 ? reply.toolCalls : null
-        }))
+        const text = reply.reasoning ? `<think>${reply.reasoning}</think>${reply.text ?? ""}` : reply.text
+        return answer(
+          envelope({
+            response_message: lost ? null : text,
+            tool_calls: lost ? [] : reply.toolCalls.length > 0 ? reply.toolCalls : null
+          }),
+          fault
+        )
       })
 
     const app = Effect.gen(function*() {
@@ -382,21 +355,23 @@ export const make = (options: Options = {}): Effect.Effect<Service, HttpServerEr
       counts.set(path, (counts.get(path) ?? 0) + 1)
 
       if (path === "/status" && request.method === "GET") {
-        const faulted = yield* applyFault(request, nextFault("/status"), "")
-        return faulted ?? json({ status: "ok", message: "All core components are active." })
+        const fault = nextFault("/status")
+        const faulted = yield* applyFault(request, fault, "")
+        return faulted ?? answer({ status: "ok", message: "All core components are active." }, fault)
       }
       if (path === "/core/status" && request.method === "GET") {
         return json({ llms: models.length > 0 ? "active" : "inactive", storage: "active", memory: "active", tool: "active" })
       }
       if (path === "/core/llms/list" && request.method === "GET") {
-        const faulted = yield* applyFault(request, nextFault("/core/llms/list"), "")
+        const fault = nextFault("/core/llms/list")
+        const faulted = yield* applyFault(request, fault, "")
         if (faulted !== undefined) return faulted
         return models.length === 0
-          ? json({ status: "warning", message: "LLM core not initialized", llms: [] })
-          : json({
+          ? answer({ status: "warning", message: "LLM core not initialized", llms: [] }, fault)
+          : answer({
             status: "success",
             llms: models.map((m) => ({ name: m.name, backend: m.backend ?? "reference", ...m.extra }))
-          })
+          }, fault)
       }
       if (path === "/query" && request.method === "POST") {
         if (body !== null && typeof body === "object" && "__invalidJson" in body) {

@@ -375,6 +375,8 @@ export interface OpenClawHome {
   readonly configPath: string
   /** A folder for `--cwd` (and the default agent workspace, via `OPENCLAW_WORKSPACE_DIR`). */
   readonly workspace: string
+  /** OpenClaw's log for this home (`logging.file`): JSON lines, each with its time; see {@link readLog}. */
+  readonly logFile: string
   /** The environment every command gets. */
   readonly env: NodeJS.ProcessEnv
   /** Runs `openclaw ...args`, bounded. Never rejects for a non-zero exit; inspect `code`. */
@@ -393,7 +395,7 @@ export interface OpenClawHome {
 export interface HomeOptions {
   /** Extra environment for every command, e.g. a provider key declared in the plugin manifest. */
   readonly env?: Readonly<Record<string, string>> | undefined
-  /** Initial config, merged over `{ update: { checkOnStart: false } }`. */
+  /** Initial config, merged over `{ update: { checkOnStart: false }, logging: { file: <home>/openclaw.log } }`. */
   readonly config?: Readonly<Record<string, unknown>> | undefined
   /** An install to use instead of `ensureOpenClaw()`. */
   readonly install?: OpenClawInstall | undefined
@@ -424,6 +426,7 @@ export const makeOpenClawHome = async (options: HomeOptions = {}): Promise<OpenC
   const configPath = path.join(stateDir, "openclaw.json")
   const workspace = path.join(home, "workspace")
   const tmp = path.join(home, "tmp")
+  const logFile = path.join(home, "openclaw.log")
   await Promise.all([stateDir, workspace, tmp].map((d) => fs.mkdir(d, { recursive: true })))
   const env = offlineEnv({
     nodeBin: install.nodeBin,
@@ -455,7 +458,8 @@ export const makeOpenClawHome = async (options: HomeOptions = {}): Promise<OpenC
     return json === undefined ? result : { ...result, json }
   }
 
-  await writeConfig(deepMerge({ update: { checkOnStart: false } }, options.config ?? {}))
+  // A log of this home's own (JSON lines with timestamps), instead of the machine-wide one in /tmp/openclaw.
+  await writeConfig(deepMerge({ update: { checkOnStart: false }, logging: { file: logFile } }, options.config ?? {}))
 
   return {
     install,
@@ -463,6 +467,7 @@ export const makeOpenClawHome = async (options: HomeOptions = {}): Promise<OpenC
     stateDir,
     configPath,
     workspace,
+    logFile,
     env,
     run,
     writeConfig,
@@ -662,8 +667,13 @@ export const addLocalProvider = async (
 
 /** Options of {@link agentTurn}. */
 export interface AgentTurnOptions {
-  /** `provider/model`, e.g. `aios/m1`. */
-  readonly model: string
+  /**
+   * `provider/model`, e.g. `aios/m1`. Omitted: the config's `agents.defaults.model` (primary and fallbacks), the
+   * only way OpenClaw falls back on its own.
+   */
+  readonly model?: string | undefined
+  /** `exec` mode only: `--fallback` models, in order (OpenClaw requires `model` with them). */
+  readonly fallbacks?: ReadonlyArray<string> | undefined
   readonly message: string
   /** Workspace and tool working directory (`exec` mode only); default the home's workspace. */
   readonly cwd?: string | undefined
@@ -757,19 +767,21 @@ export const interpretAgentOutput = (
  */
 export const agentTurn = async (home: OpenClawHome, options: AgentTurnOptions): Promise<AgentTurnResult> => {
   const mode = options.mode ?? "exec"
-  if (mode === "local" && options.cwd !== undefined) {
-    throw new Error("agentTurn: cwd applies to mode \"exec\" only; the local mode uses the home's workspace")
+  if (mode === "local" && (options.cwd !== undefined || options.fallbacks !== undefined)) {
+    throw new Error("agentTurn: cwd and fallbacks apply to mode \"exec\" only; the local mode uses the home's config")
   }
   const timeoutMs = options.timeoutMs ?? 120_000
   const agentTimeoutSec = options.agentTimeoutSec ?? Math.max(5, Math.floor((timeoutMs - 30_000) / 1000))
   // A file keeps messages that start with "-" or are large away from the argument parser.
   const messageFile = path.join(home.home, "tmp", `message-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}.txt`)
   await fs.writeFile(messageFile, options.message)
+  const model = options.model === undefined ? [] : ["--model", options.model]
+  const fallbacks = (options.fallbacks ?? []).flatMap((f) => ["--fallback", f])
   const args =
     mode === "exec"
-      ? ["agent", "exec", "--message-file", messageFile, "--model", options.model, "--cwd", options.cwd ?? home.workspace]
+      ? ["agent", "exec", "--message-file", messageFile, ...model, ...fallbacks, "--cwd", options.cwd ?? home.workspace]
       : [
-          "agent", "--local", "--agent", "main", "--message-file", messageFile, "--model", options.model,
+          "agent", "--local", "--agent", "main", "--message-file", messageFile, ...model,
           ...(options.sessionId === undefined ? [] : ["--session-id", options.sessionId])
         ]
   try {

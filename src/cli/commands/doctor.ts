@@ -5,15 +5,22 @@
  * @since 0.1.0
  */
 import * as Command from "@effect/cli/Command"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as Path from "node:path"
 import * as AiosConfig from "../../AiosConfig.js"
-import { Backend } from "../../Backend.js"
+import { Backend, type Model } from "../../Backend.js"
+import type { BackendError } from "../../BackendError.js"
+import * as KernelPool from "../../KernelPool.js"
 import * as OpenClawConfig from "../../openclaw/config.js"
 import { AUTH_ENV_VAR, PROVIDER_ID } from "../../openclaw/models.js"
+import * as SharedState from "../../SharedState.js"
 import { CliError } from "../CliError.js"
 import * as ConfigFile from "../ConfigFile.js"
 import * as Output from "../Output.js"
@@ -36,6 +43,101 @@ export interface Check {
 
 const pass = (name: Check["name"], ...details: Array<string>): Check => ({ name, ok: true, details })
 const fail = (name: Check["name"], fix: string | undefined, ...details: Array<string>): Check => ({ name, ok: false, details, fix })
+
+/** A `kernels` list is configured: the checks cover each kernel. */
+const pooled = (values: AiosConfig.AiosConfigValues): boolean => values.kernels !== undefined && values.kernels.length > 0
+
+/** Every kernel the configuration names. */
+const kernelUrls = (values: AiosConfig.AiosConfigValues): ReadonlyArray<string> =>
+  values.kernels !== undefined && values.kernels.length > 0 ? values.kernels : [values.baseUrl]
+
+/** `--url` names one kernel: it replaces a configured `kernels` list. */
+const oneKernel = (values: AiosConfig.AiosConfigValues): AiosConfig.AiosConfigValues => {
+  const { kernels: _, ...rest } = values
+  return rest
+}
+
+/** What the kernel checks found: the kernel and models checks, and the model names when there is a list. */
+interface KernelFindings {
+  readonly checks: readonly [Check, Check]
+  readonly names: ReadonlyArray<string> | undefined
+}
+
+const modelsCheck = (
+  list: Either.Either<ReadonlyArray<Model>, BackendError>,
+  where: string,
+  kernelFailedAlike: boolean
+): Check =>
+  Either.isLeft(list)
+    ? kernelFailedAlike
+      ? fail("models", undefined, "skipped: see the kernel check")
+      : fail("models", "see the kernel check", toCliError(list.left).message)
+    : list.right.length === 0
+    ? fail("models", "configure at least one model in the kernel's config.yaml", `${where} no models`)
+    : pass("models", `${list.right.length} model(s): ${list.right.map((m) => m.name).join(", ")}`)
+
+const namesOf = (list: Either.Either<ReadonlyArray<Model>, BackendError>) =>
+  Either.isRight(list) && list.right.length > 0 ? list.right.map((m) => m.name) : undefined
+
+/** One kernel: its `/status` and its model list. */
+const kernelChecks = (values: AiosConfig.AiosConfigValues, notes: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    const url = values.baseUrl
+    const [status, list] = yield* Effect.flatMap(Backend, (k) => Effect.all([Effect.either(k.status), Effect.either(k.listModels)])).pipe(
+      Effect.provide(stack(values))
+    )
+    const kernel = Either.isLeft(status)
+      ? fail(
+        "kernel",
+        `start the kernel at ${url}, pass --url, or run a demo kernel: effect-aios kernel serve`,
+        toCliError(status.left).message
+      )
+      : !status.right.ok
+      ? fail(
+        "kernel",
+        "check the kernel's logs and config.yaml",
+        `${url}/status answered "${status.right.message}"${
+          status.right.inactiveComponents.length > 0 ? `; inactive: ${status.right.inactiveComponents.join(", ")}` : ""
+        }`
+      )
+      : pass("kernel", `${url} is up (${status.right.message})`, ...notes)
+    const sameFailure = Either.isLeft(status) && Either.isLeft(list) && status.left._tag === list.left._tag
+    return {
+      checks: [kernel, modelsCheck(list, `the kernel at ${url} serves`, sameFailure)],
+      names: namesOf(list)
+    } satisfies KernelFindings
+  })
+
+/** A pool: every kernel's `/status` (✓ or ✗ with its URL), and the union of their model lists. */
+const poolChecks = (values: AiosConfig.AiosConfigValues) =>
+  Effect.gen(function*() {
+    const [checked, list] = yield* Effect.flatMap(KernelPool.KernelPool, (pool) =>
+      Effect.all([pool.check, Effect.either(pool.backend.listModels)])).pipe(
+        Effect.provide(KernelPool.layer.pipe(
+          Layer.provide(Layer.mergeAll(Layer.succeed(AiosConfig.AiosConfig, values), SharedState.layerMemory, NodeHttpClient.layerUndici))
+        )),
+        // The pool's warnings (a kernel ejected) would repeat what the check lines say.
+        Logger.withMinimumLogLevel(LogLevel.Error)
+      )
+    const lines = checked.map(({ status, url }) =>
+      Either.isLeft(status)
+        ? `✗ ${url}: ${toCliError(status.left).message}`
+        : status.right.ok
+        ? `✓ ${url} is up (${status.right.message})`
+        : `✗ ${url}/status answered "${status.right.message}"${
+          status.right.inactiveComponents.length > 0 ? `; inactive: ${status.right.inactiveComponents.join(", ")}` : ""
+        }`
+    )
+    const down = checked.filter((c) => Either.isLeft(c.status) || !c.status.right.ok).map((c) => c.url)
+    const summary = `${checked.length - down.length} of ${checked.length} kernels up`
+    const kernel = down.length === 0
+      ? pass("kernel", summary, ...lines)
+      : fail("kernel", `start the kernel(s) at ${down.join(", ")}, or remove them from kernels`, summary, ...lines)
+    return {
+      checks: [kernel, modelsCheck(list, "the kernels serve", down.length === checked.length && Either.isLeft(list))],
+      names: namesOf(list)
+    } satisfies KernelFindings
+  })
 
 /**
  * Runs every check. Never fails: a check that cannot run (no config, kernel down) fails and says why.
@@ -62,7 +164,9 @@ export const checks = (args: { readonly config: Option.Option<string>; readonly 
     const target = Option.orElse(args.url, () =>
       doc === undefined ? Option.none() : Option.orElse(configured, () => Option.some(AiosConfig.defaults.baseUrl)))
     const values = yield* Effect.either(
-      kernelConfig(target, { ...base, requestTimeoutMs: base.requestTimeoutMs ?? PROBE_TIMEOUT_MS })
+      kernelConfig(target, { ...base, requestTimeoutMs: base.requestTimeoutMs ?? PROBE_TIMEOUT_MS }).pipe(
+        Effect.map((v) => (Option.isSome(args.url) ? oneKernel(v) : v))
+      )
     )
     const envUrl = yield* Effect.orElseSucceed(
       Config.option(Config.string("AIOS_URL")).pipe(Config.map(Option.map((u) => u.trim().replace(/\/+$/, "")))),
@@ -79,40 +183,9 @@ export const checks = (args: { readonly config: Option.Option<string>; readonly 
       out.push(fail("kernel", "fix the configuration named above", values.left.message))
       out.push(fail("models", undefined, "skipped: no kernel configuration"))
     } else {
-      const url = values.right.baseUrl
-      const probe = yield* Effect.flatMap(Backend, (k) => Effect.all([Effect.either(k.status), Effect.either(k.listModels)])).pipe(
-        Effect.provide(stack(values.right))
-      )
-      const [status, list] = probe
-      if (Either.isLeft(status)) {
-        out.push(fail(
-          "kernel",
-          `start the kernel at ${url}, pass --url, or run a demo kernel: effect-aios kernel serve`,
-          toCliError(status.left).message
-        ))
-      } else if (!status.right.ok) {
-        out.push(fail(
-          "kernel",
-          "check the kernel's logs and config.yaml",
-          `${url}/status answered "${status.right.message}"${
-            status.right.inactiveComponents.length > 0 ? `; inactive: ${status.right.inactiveComponents.join(", ")}` : ""
-          }`
-        ))
-      } else {
-        out.push(pass("kernel", `${url} is up (${status.right.message})`, ...ignoredEnv))
-      }
-      if (Either.isLeft(list)) {
-        out.push(
-          Either.isLeft(status) && status.left._tag === list.left._tag
-            ? fail("models", undefined, "skipped: see the kernel check")
-            : fail("models", "see the kernel check", toCliError(list.left).message)
-        )
-      } else if (list.right.length === 0) {
-        out.push(fail("models", "configure at least one model in the kernel's config.yaml", `the kernel at ${url} serves no models`))
-      } else {
-        names = list.right.map((m) => m.name)
-        out.push(pass("models", `${names.length} model(s): ${names.join(", ")}`))
-      }
+      const found = yield* (pooled(values.right) ? poolChecks(values.right) : kernelChecks(values.right, ignoredEnv))
+      out.push(...found.checks)
+      names = found.names
     }
 
     // 3. config found
@@ -188,7 +261,7 @@ export const checks = (args: { readonly config: Option.Option<string>; readonly 
     } else if (authProblem === undefined) {
       out.push(pass("auth", "models.providers.aios is a loopback entry: OpenClaw grants its local key"))
     } else {
-      const remote = Either.isRight(values) && !OpenClawConfig.isLoopbackUrl(values.right.baseUrl)
+      const remote = Either.isRight(values) && kernelUrls(values.right).some((u) => !OpenClawConfig.isLoopbackUrl(u))
       out.push(fail(
         "auth",
         remote ? `set ${AUTH_ENV_VAR}=local in the gateway's environment` : setupCommand,

@@ -49,7 +49,17 @@ export const FaultSchema = Schema.Union(
     errorType: Schema.optionalWith(Schema.String, exact),
     event: Schema.optionalWith(Schema.Boolean, exact)
   }),
-  Schema.TaggedStruct("Stall", { afterChunks: Schema.NonNegativeInt })
+  Schema.TaggedStruct("Stall", { afterChunks: Schema.NonNegativeInt }),
+  Schema.TaggedStruct("Trickle", { intervalMs: Schema.Int.pipe(Schema.positive()) }),
+  Schema.TaggedStruct("KeepAlive", {
+    intervalMs: Schema.Int.pipe(Schema.positive()),
+    afterChunks: Schema.optionalWith(Schema.NonNegativeInt, exact)
+  }),
+  Schema.TaggedStruct("OpenEnd", { usage: Schema.optionalWith(Schema.Boolean, exact) }),
+  Schema.TaggedStruct("LargeBody", {
+    bytes: Schema.NonNegativeInt,
+    declareLength: Schema.optionalWith(Schema.Boolean, exact)
+  })
 )
 
 const EndpointSchema = Schema.Literal("/query", "/core/llms/list", "/status", "/v1/chat/completions", "/v1/models")

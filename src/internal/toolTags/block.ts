@@ -1,12 +1,28 @@
 /**
- * The inside of one complete `<function_calls>` block: invokes and their parameters. Runs once per block, on the
- * block's whole text, so it may look ahead freely; every scan moves forward, so a block costs time linear in its
- * length.
+ * A `<function_calls>` block, parsed as it streams in: the text is cut into tokens at each `<` outside CDATA (a
+ * tag, then the text up to the next `<`), and each complete token moves a small state machine over invokes and
+ * parameters. So a block costs time linear in its length, spread over the pushes that bring it, and its end
+ * costs no more than its last token. Its calls are handed over when the block closes.
  *
  * @internal
  */
 import type { InvalidCall, ToolCall } from "../../ToolTags.js"
-import { convertValue, decodeEntities, type ToolIndex } from "./values.js"
+import { convertValue, decodeText, type ToolIndex } from "./values.js"
+
+/** @internal */
+export const OPEN = "<function_calls>"
+/** @internal */
+export const CLOSE = "</function_calls>"
+const CDATA_OPEN = "<![CDATA["
+const BLOCK_TAGS = [CLOSE, CDATA_OPEN]
+/** The most parameters an invoke may have: no tool has more, and a hostile one costs a map insert each. */
+const MAX_PARAMETERS = 1000
+
+/** Whether the rest of `w` from `i` is a proper prefix of one of `tags` (a tag that may be completed later). @internal */
+export const isPartial = (w: string, i: number, tags: ReadonlyArray<string>): boolean => {
+  for (const t of tags) if (w.length - i < t.length && t.startsWith(w.slice(i))) return true
+  return false
+}
 
 const isWs = (c: number): boolean => c === 32 || c === 10 || c === 13 || c === 9 || c === 12
 
@@ -29,170 +45,263 @@ const closeAt = (s: string, i: number, tag: string): number => {
   return s.charCodeAt(j) === 62 ? j + 1 : -1
 }
 
-/** The next `<` at or after `p` that is not inside a CDATA section; -1 if none. */
-const nextLt = (s: string, p: number): number => {
-  for (;;) {
-    const k = s.indexOf("<", p)
-    if (k === -1 || !s.startsWith("<![CDATA[", k)) return k
-    const e = s.indexOf("]]>", k + 9)
-    if (e === -1) return -1
-    p = e + 3
-  }
-}
+const isInvoke = (s: string, i: number): boolean => openAt(s, i, "<invoke")
 
-/** A tag that ends a parameter's value early: another parameter or invoke, or `</invoke>`. */
-const isStructural = (s: string, k: number): boolean =>
-  openAt(s, k, "<parameter") || openAt(s, k, "<invoke") || closeAt(s, k, "</invoke") >= 0
-
-/** Where the next tag matching `test` starts, at or after `p`; the end of `s` if none. */
-const nextTag = (s: string, p: number, test: (s: string, k: number) => boolean): number => {
-  for (let k = nextLt(s, p); k !== -1; k = nextLt(s, k + 1)) if (test(s, k)) return k
-  return s.length
-}
-
-const isInvoke = (s: string, k: number): boolean => openAt(s, k, "<invoke")
+/** A token that ends a parameter's value early, or a skip after a fault: a parameter or invoke, or `</invoke>`. */
+const isStructural = (t: string): boolean => openAt(t, 0, "<parameter") || isInvoke(t, 0) || closeAt(t, 0, "</invoke") >= 0
 
 /**
  * One attribute (or the tag's end) from the sticky position: whitespace, then `>` or `/>`, or a name with an
  * optional value, double-quoted, single-quoted or unquoted. As in XML, no value holds a `<`, so an unclosed quote
- * cannot swallow the tags after it.
+ * cannot swallow the tags after it (and a start tag never outgrows its token).
  */
 const ATTRIBUTE =
   /[ \t\n\r\f]*(?:(\/?>)|([^ \t\n\r\f>/="'<]+)[ \t\n\r\f]*(?:=[ \t\n\r\f]*(?:"([^"<]*)"|'([^'<]*)'|((?:[^ \t\n\r\f>"'<=/]|\/(?!>))+)))?)/y
 
-interface StartTag {
-  /** The first `name` attribute, entities decoded; undefined when there is none. */
-  readonly name: string | undefined
-  readonly end: number
-  readonly selfClosing: boolean
-}
-
-/** The attributes from `i` (just after the tag's name) to its `>` or `/>`; undefined when malformed. */
-const readStartTag = (s: string, i: number): StartTag | undefined => {
+/**
+ * The attributes of the token `s`'s start tag from `i` (just after the tag's name) to its `>` or `/>`: the first
+ * `name` attribute (entities decoded), and where the tag ends (-1 when it is malformed; `name` is then what was
+ * read before).
+ */
+const readStartTag = (s: string, i: number): { name: string | undefined; end: number; selfClosing: boolean } => {
+  // The usual ` name="x">` without the regex: what it would read.
+  if (s.startsWith(" name=\"", i)) {
+    const q = s.indexOf("\"", i + 7)
+    if (q > 0 && s.charCodeAt(q + 1) === 62) return { name: decodeText(s.slice(i + 7, q)), end: q + 2, selfClosing: false }
+  }
   let name: string | undefined
   ATTRIBUTE.lastIndex = i
   for (let m = ATTRIBUTE.exec(s); m !== null; m = ATTRIBUTE.exec(s)) {
     if (m[1] !== undefined) return { name, end: ATTRIBUTE.lastIndex, selfClosing: m[1] === "/>" }
-    if (m[2] === "name" && name === undefined) name = decodeEntities(m[3] ?? m[4] ?? m[5] ?? "")
+    if (m[2] === "name" && name === undefined) name = decodeText(m[3] ?? m[4] ?? m[5] ?? "")
   }
-  return undefined
+  return { name, end: -1, selfClosing: false }
 }
 
-type Items = Array<ToolCall | InvalidCall>
-
-const invalid = (name: string | undefined, reason: string, raw: string): InvalidCall =>
-  name === undefined ? { _tag: "InvalidCall", reason, raw } : { _tag: "InvalidCall", name, reason, raw }
+/** Between invokes, in stray text, or in an invoke: between parameters, in a value, or skipping after a fault. */
+type State = "outside" | "stray" | "invoke" | "value" | "skip"
 
 /**
- * The calls of a block whose inside (between its tags) is `s`, in order, each valid one with an id from `nextId`.
- *
- * - A value ends at the first `</parameter>` outside CDATA. Any other parameter or invoke tag met before it means
- *   the parameter was not closed, and the invoke is invalid (so a value is never cut short silently).
- * - A malformed invoke extends to its `</invoke>` or to the next `<invoke`, whichever comes first; it is reported
- *   with its raw text and the invokes beside it are unaffected.
- * - Text between invokes is reported as invalid (nothing is dropped without a trace).
- *
- * @internal
+ * The invoke being read (or run of stray text, which has no `args`): where it starts in the block, its name and
+ * the kinds of its parameters, its arguments, and its first problem. After a structural fault (`broken`)
+ * parameters are no longer read into `args` (a duplicate is no such fault).
  */
-export const parseBlock = (s: string, index: ToolIndex, nextId: () => string): Items => {
-  const out: Items = []
-  for (let p = skipWs(s, 0); p < s.length; p = skipWs(s, p)) {
-    if (isInvoke(s, p)) p = parseInvoke(s, p, index, nextId, out)
-    else {
-      const e = nextTag(s, p + 1, isInvoke)
-      out.push(invalid(undefined, "text outside <invoke> in a <function_calls> block", s.slice(p, e).trimEnd()))
-      p = e
-    }
-  }
-  return out
+interface Invoke {
+  readonly start: number
+  readonly name: string | undefined
+  readonly kinds: ReadonlyMap<string, number> | undefined
+  readonly args: Record<string, unknown> | undefined
+  count: number
+  reason: string | undefined
+  broken: boolean
 }
 
-/** A malformed `<invoke` tag at `start`: the invoke runs to its `</invoke>` or the next `<invoke`. */
-const skipMalformed = (s: string, start: number): number => {
-  for (let k = nextTag(s, start + 7, isStructural); k < s.length; k = nextTag(s, k + 1, isStructural)) {
-    const c = closeAt(s, k, "</invoke")
-    if (c >= 0) return c
-    if (isInvoke(s, k)) return k
-  }
-  return s.length
-}
+/** What the block holds, in order: calls, and invalid calls whose `raw` is the block's text from `from` to `to`. */
+type Found = ToolCall | (Omit<InvalidCall, "raw"> & { readonly from: number; readonly to: number })
 
-/** Where a value that starts at `v` ends: at its `</parameter>`, or where another tag (or the block's end) cuts it. */
-const valueEnd = (s: string, v: number): number => {
-  for (let k = nextLt(s, v); k !== -1; k = nextLt(s, k + 1)) {
-    if (closeAt(s, k, "</parameter") >= 0 || isStructural(s, k)) return k
-  }
-  return s.length
-}
+/** One block's parser, by the rules stated in `ToolTags.ts`. @internal */
+export class BlockParser {
+  /** After a `scan` that did not reach the block's end: where the text to hold back begins. */
+  hold = 0
+  /** Set when the block outgrew its cap: only its end is looked for. */
+  discard = false
+  /** The block's text so far, opening tag included (closing tag too once read); not kept once `discard`. */
+  text = OPEN
+  /** The current token's text from earlier windows, and where it starts. */
+  private tok = ""
+  private tokAt = 0
+  /** Where the current token starts in the block. */
+  private at = 0
+  private cdata = false
+  private state: State = "outside"
+  private readonly found: Array<Found> = []
+  private inv: Invoke = { start: 0, name: undefined, kinds: undefined, args: {}, count: 0, reason: undefined, broken: false }
+  /** The open parameter's name and value text. */
+  private key: string | undefined = undefined
+  private value = ""
 
-const parseInvoke = (s: string, start: number, index: ToolIndex, nextId: () => string, out: Items): number => {
-  const tag = readStartTag(s, start + 7)
-  if (tag === undefined) {
-    const e = skipMalformed(s, start)
-    out.push(invalid(undefined, "malformed <invoke> tag", s.slice(start, e).trimEnd()))
-    return e
+  constructor(private readonly index: ToolIndex) {}
+
+  /**
+   * Reads the window `w` from `p`: the position just after `</function_calls>` when the block ends there, else -1
+   * with `hold` set (a possible partial tag, or the start of a CDATA's `]]>`, is held back unless `final`).
+   */
+  scan(w: string, p: number, final: boolean): number {
+    const n = w.length
+    // A position in the window, plus this, is one in the block.
+    const origin = this.text.length - p
+    let a = p
+    let i = p
+    for (;;) {
+      if (this.cdata) {
+        const e = w.indexOf("]]>", i)
+        if (e === -1) {
+          this.hold = final ? n : Math.max(i, w.endsWith("]]") ? n - 2 : w.endsWith("]") ? n - 1 : n)
+          break
+        }
+        i = e + 3
+        this.cdata = false
+      }
+      const k = w.indexOf("<", i)
+      if (k === -1 || (!final && isPartial(w, k, BLOCK_TAGS))) {
+        this.hold = k === -1 ? n : k
+        break
+      }
+      // A token ends here; a CDATA section starts a token of text.
+      const t = this.discard ? "" : this.tok + w.slice(a, k)
+      if (t !== "") this.token(t, this.tok === "" ? origin + a : this.tokAt)
+      this.tok = ""
+      a = k
+      i = k + 1
+      if (w.startsWith(CLOSE, k)) {
+        if (!this.discard) this.text += w.slice(p, k + CLOSE.length)
+        return k + CLOSE.length
+      }
+      if (w.startsWith(CDATA_OPEN, k)) {
+        this.cdata = true
+        i = k + CDATA_OPEN.length
+      }
+    }
+    if (!this.discard && this.hold > a) {
+      if (this.tok === "") this.tokAt = origin + a
+      this.tok += w.slice(a, this.hold)
+    }
+    if (!this.discard) this.text += w.slice(p, this.hold)
+    return -1
   }
-  const name = tag.name
-  const kinds = name === undefined ? undefined : index.tools.get(name)
-  const args: Record<string, unknown> = {}
-  // The first problem found; the invoke is then reported, not executed, and its values are not converted.
-  let reason: string | undefined
-  let end = tag.end
-  for (let p = tag.end; !tag.selfClosing;) {
-    p = skipWs(s, p)
-    if (p >= s.length) {
-      reason ??= "<invoke> not closed"
-      end = s.length
-      break
+
+  /** The block's calls once it has closed, given ids in order. */
+  take(nextId: () => string): Array<ToolCall | InvalidCall> {
+    if (this.state !== "outside") {
+      if (this.state === "value") this.fault(`parameter ${JSON.stringify(this.key ?? "")} not closed by </parameter>`)
+      this.fault("<invoke> not closed")
+      this.end(this.text.length - CLOSE.length)
     }
-    const invokeEnd = closeAt(s, p, "</invoke")
-    if (invokeEnd >= 0) {
-      end = invokeEnd
-      break
-    }
-    if (isInvoke(s, p)) {
-      reason ??= "<invoke> not closed"
-      end = p
-      break
-    }
-    if (!openAt(s, p, "<parameter")) {
-      reason ??= "unexpected text inside <invoke>"
-      p = nextTag(s, p + 1, isStructural)
-      continue
-    }
-    const param = readStartTag(s, p + 10)
-    if (param === undefined) {
-      reason ??= "malformed <parameter> tag"
-      p = nextTag(s, p + 1, isStructural)
-      continue
-    }
-    const key = param.name
-    const at = param.selfClosing ? param.end : valueEnd(s, param.end)
-    const closed = param.selfClosing ? param.end : closeAt(s, at, "</parameter")
-    if (closed < 0) {
-      reason ??= `parameter ${JSON.stringify(key ?? "")} not closed by </parameter>`
-      p = at
-      continue
-    }
-    p = closed
-    if (reason !== undefined) continue
-    if (key === undefined || key === "") reason = "<parameter> without a name"
-    else if (Object.hasOwn(args, key)) reason = `duplicate parameter ${JSON.stringify(key)}`
-    else {
-      const value = convertValue(s.slice(param.end, at), kinds?.get(key) ?? 0)
-      // A parameter named `__proto__` is data, not a prototype.
-      if (key === "__proto__") Object.defineProperty(args, key, { value, enumerable: true, writable: true, configurable: true })
-      else args[key] = value
+    return this.found.map((f): ToolCall | InvalidCall => {
+      if (f._tag === "ToolCall") return { ...f, id: nextId() }
+      const { from, to, ...call } = f
+      return { ...call, raw: this.text.slice(from, to).trimEnd() }
+    })
+  }
+
+  /** A token, which starts at `at` in the block. */
+  private token(t: string, at: number): void {
+    this.at = at
+    if (this.state === "outside") this.outside(t, 0)
+    else if (this.state !== "stray") this.inside(t)
+    else if (isInvoke(t, 0)) {
+      // Stray text runs to the next invoke.
+      this.end(at)
+      this.open(t)
     }
   }
-  if (name === undefined || name === "") reason ??= "<invoke> without a name"
-  else if (name.length > index.maxNameLength) reason ??= `tool name longer than ${index.maxNameLength} characters`
-  else if (index.filter && kinds === undefined) {
-    reason ??= `unknown tool ${JSON.stringify(name)}: not among this turn's tools, not executed`
+
+  /** Text after an invoke (from `i`), or a token between invokes: blanks, an invoke, or stray text. */
+  private outside(t: string, i: number): void {
+    const j = skipWs(t, i)
+    if (j >= t.length) return
+    if (j === 0 && isInvoke(t, 0)) return this.open(t)
+    this.state = "stray"
+    const reason = "text outside <invoke> in a <function_calls> block"
+    this.inv = { start: this.at + j, name: undefined, kinds: undefined, args: undefined, count: 0, reason, broken: true }
   }
-  if (reason !== undefined) {
-    const shown = name === undefined || name.length > index.maxNameLength ? undefined : name
-    out.push(invalid(shown, reason, s.slice(start, end).trimEnd()))
-  } else out.push({ _tag: "ToolCall", id: nextId(), name: name!, arguments: args })
-  return end
+
+  /** A token that starts with `<invoke`. */
+  private open(t: string): void {
+    const tag = readStartTag(t, 7)
+    const kinds = tag.name === undefined ? undefined : this.index.tools.get(tag.name)
+    this.inv = { start: this.at, name: tag.name, kinds, args: {}, count: 0, reason: undefined, broken: false }
+    if (tag.selfClosing) {
+      this.end(this.at + tag.end)
+      return this.outside(t, tag.end)
+    }
+    this.state = "invoke"
+    if (tag.end < 0) this.skip("malformed <invoke> tag")
+    else this.blanks(t, tag.end)
+  }
+
+  /** A token while an invoke is open. */
+  private inside(t: string): void {
+    const state = this.state
+    if (state === "value") {
+      const c = closeAt(t, 0, "</parameter")
+      if (c < 0 && !isStructural(t)) {
+        this.value += t
+        return
+      }
+      if (c >= 0) {
+        this.param(this.value)
+        this.state = "invoke"
+        return this.blanks(t, c)
+      }
+      this.fault(`parameter ${JSON.stringify(this.key ?? "")} not closed by </parameter>`)
+    } else if (state === "skip" && !isStructural(t)) return
+    const c = closeAt(t, 0, "</invoke")
+    if (c >= 0) {
+      this.end(this.at + c)
+      return this.outside(t, c)
+    }
+    if (isInvoke(t, 0)) {
+      this.fault("<invoke> not closed")
+      this.end(this.at)
+      return this.open(t)
+    }
+    this.state = "invoke"
+    if (!openAt(t, 0, "<parameter")) return this.skip("unexpected text inside <invoke>")
+    const tag = readStartTag(t, 10)
+    if (tag.end < 0) return this.skip("malformed <parameter> tag")
+    this.key = tag.name
+    if (!tag.selfClosing) {
+      this.state = "value"
+      this.value = t.slice(tag.end)
+      return
+    }
+    this.param("")
+    this.blanks(t, tag.end)
+  }
+
+  /** After a tag inside an invoke, only blanks may follow (up to the next tag). */
+  private blanks(t: string, i: number): void {
+    if (skipWs(t, i) < t.length) this.skip("unexpected text inside <invoke>")
+  }
+
+  private skip(why: string): void {
+    this.fault(why)
+    this.state = "skip"
+  }
+
+  private fault(why: string): void {
+    this.inv.reason ??= why
+    this.inv.broken = true
+  }
+
+  /** A closed parameter; of duplicates the last is kept, for the report. */
+  private param(raw: string): void {
+    const { args, kinds } = this.inv
+    const key = this.key
+    if (this.inv.broken || args === undefined) return
+    if (key === undefined || key === "") return this.fault("<parameter> without a name")
+    if (Object.hasOwn(args, key)) this.inv.reason ??= `duplicate parameter ${JSON.stringify(key)}`
+    else if (++this.inv.count > MAX_PARAMETERS) return this.fault(`more than ${MAX_PARAMETERS} parameters`)
+    const value = convertValue(raw, kinds?.get(key) ?? 0)
+    // A parameter named `__proto__` is data, not a prototype.
+    if (key === "__proto__") Object.defineProperty(args, key, { value, enumerable: true, writable: true, configurable: true })
+    else args[key] = value
+  }
+
+  /** The invoke ends at `to` (in the block). */
+  private end(to: number): void {
+    const { args, kinds, name, start } = this.inv
+    let reason = this.inv.reason
+    if (name === undefined || name === "") reason ??= "<invoke> without a name"
+    else if (name.length > this.index.maxNameLength) reason ??= `tool name longer than ${this.index.maxNameLength} characters`
+    else if (this.index.filter && kinds === undefined) {
+      reason ??= `unknown tool ${JSON.stringify(name)}: not among this turn's tools, not executed`
+    }
+    const named = name === undefined ? {} : { name }
+    this.found.push(reason === undefined
+      ? { _tag: "ToolCall", id: "", name: name!, arguments: args! }
+      : { _tag: "InvalidCall", ...named, reason, ...(args && { arguments: args }), from: start, to })
+    this.state = "outside"
+  }
 }

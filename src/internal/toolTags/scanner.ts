@@ -2,15 +2,15 @@
  * The one state machine behind both whole-text and streaming parsing. It reads text in chunks and collects prose,
  * complete calls and invalid calls in order. Each chunk is read once, as a window: the text held back from the
  * last chunk (at most a 16-character partial tag, or half a surrogate pair), then the chunk. The open
- * `<function_calls>` block is kept aside (capped) and parsed once, when its closing tag arrives.
+ * `<function_calls>` block goes to its own parser as it arrives (kept, capped, in case it is to become text).
  *
- * Modes: prose; an inline code span; a fenced code block; a `<think>` section; a `<function_calls>` block; and a
- * block that outgrew the cap (passed through as text until its end).
+ * Modes: prose; an inline code span; a fenced code block; a `<think>` section; a `<function_calls>` block (one
+ * that outgrew the cap passes through as text until its end).
  *
  * @internal
  */
 import type { InvalidCall, TextDelta, ToolCall } from "../../ToolTags.js"
-import { parseBlock } from "./block.js"
+import { BlockParser, isPartial, OPEN } from "./block.js"
 import type { ToolIndex } from "./values.js"
 
 /** @internal */
@@ -24,24 +24,15 @@ export interface ScannerConfig {
 /** What the scanner reports, in order; the text between two calls or invalid calls comes as one delta. @internal */
 export type Item = TextDelta | ToolCall | InvalidCall
 
-type Mode = "prose" | "code" | "fence" | "think" | "block" | "overflow"
+type Mode = "prose" | "code" | "fence" | "think" | "block"
 
-const OPEN = "<function_calls>"
-const CLOSE = "</function_calls>"
 const THINK_OPEN = "<think>"
 const THINK_CLOSE = "</think>"
-const CDATA_OPEN = "<![CDATA["
 
 const LT = 60
 const TICK = 96
 const TILDE = 126
 const LF = 10
-
-/** How much of an over-long block its report repeats (the text itself is returned as text). */
-const PREVIEW = 256
-
-/** Where a block must look next: its end, or a CDATA section (which may hide one). */
-const BLOCK_STOP = /<\/function_calls>|<!\[CDATA\[/g
 
 /** The position of the first of the code units `a`, `b`, `c` in `w` at or after `p`; -1 if none. */
 const indexOfAny = (w: string, p: number, a: number, b: number, c: number): number => {
@@ -65,20 +56,6 @@ const lineIndentAt = (w: string, pos: number, base: number): number => {
   return base >= 0 && base + pos <= 3 ? base + pos : -1
 }
 
-/** Whether the window's rest from `i` is a proper prefix of one of `tags` (a tag that may be completed later). */
-const isPartial = (w: string, i: number, tags: ReadonlyArray<string>): boolean => {
-  for (const t of tags) if (w.length - i < t.length && t.startsWith(w.slice(i))) return true
-  return false
-}
-
-/** The start of a partial tag (of one of `tags`) that ends the window, searching from `from`; its end if none. */
-const partialAt = (w: string, from: number, tags: ReadonlyArray<string>): number => {
-  for (let i = w.indexOf("<", Math.max(from, w.length - 16)); i !== -1; i = w.indexOf("<", i + 1)) {
-    if (isPartial(w, i, tags)) return i
-  }
-  return w.length
-}
-
 /** @internal */
 export class Scanner {
   private mode: Mode = "prose"
@@ -94,11 +71,8 @@ export class Scanner {
   /** Where a fence's current line is: indentation, the fence run, blanks after it, or the rest of the line. */
   private fenceLine: "indent" | "run" | "blanks" | "rest" = "rest"
   private fenceCount = 0
-  /** The open block's text from earlier windows, opening tag included. */
-  private block = ""
-  /** Where the open block starts in the current window; -1 when it started in an earlier one. */
-  private blockStart = -1
-  private cdata = false
+  /** The open block's parser, fed as the block arrives. */
+  private parser: BlockParser
   private ended = false
   /** What was found since the last `take`, and the text after it (one delta in the making). */
   private items: Array<Item> = []
@@ -113,11 +87,12 @@ export class Scanner {
     this.thinkTags = cfg.think !== "parse"
     this.keepThink = cfg.think === "text"
     this.proseTags = this.thinkTags ? [OPEN, THINK_OPEN] : [OPEN]
+    this.parser = new BlockParser(cfg.index)
   }
 
   /** Code units held back right now: a partial tag, or the open block. */
   get buffered(): number {
-    return this.held.length + (this.mode === "block" ? this.block.length : 0)
+    return this.held.length + (this.mode === "block" ? this.parser.text.length : 0)
   }
 
   push(chunk: string): void {
@@ -136,12 +111,11 @@ export class Scanner {
     if (this.ended) return
     try {
       this.window("", true)
-      if (this.mode === "block") this.pending += this.block
+      if (this.mode === "block") this.pending += this.parser.text
     } catch (e) {
       this.failed(e)
     }
     this.ended = true
-    this.block = ""
     this.mode = "prose"
   }
 
@@ -188,18 +162,19 @@ export class Scanner {
     const n = w.length
     this.held = ""
     this.w = w
-    let p = this.run !== undefined ? this.continueRun(final) : 0
+    const run = this.run
+    if (run !== undefined && w.charCodeAt(0) !== run.char) {
+      // The run that reached the last window's end ended there.
+      this.run = undefined
+      this.endRun(run.char, run.len, run.indent)
+    }
+    let p = 0
     while (p < n) {
       const mode = this.mode
-      p = mode === "prose" ? this.prose(p, final) : mode === "code" ? this.code(p, final)
+      p = mode === "prose" || mode === "code" ? this.prose(p, final)
         : mode === "fence" ? this.fence(p, final) : mode === "think" ? this.think(p, final) : this.inBlock(p, final)
     }
-    if (this.mode === "block") {
-      // The window is about to go: keep the block's part of it.
-      this.block += w.slice(Math.max(this.blockStart, 0), n - this.held.length)
-      this.blockStart = -1
-      if (this.block.length > this.cfg.maxBlockBytes) this.overflow()
-    }
+    if (this.mode === "block" && this.parser.text.length > this.cfg.maxBlockBytes) this.overflow()
     this.indent = lineIndentAt(w, n - this.held.length, this.indent)
     this.w = ""
   }
@@ -221,36 +196,29 @@ export class Scanner {
     return true
   }
 
-  /** The window starts where a pending run left off. */
-  private continueRun(final: boolean): number {
-    const run = this.run!
-    const w = this.w
-    let j = 0
-    while (j < w.length && w.charCodeAt(j) === run.char) j++
-    run.len += j
-    this.out(0, j)
-    if (j === w.length && !final) return j
-    this.run = undefined
-    this.endRun(run.char, run.len, run.indent)
-    return j
-  }
-
-  /** Prose: text until a block, a `<think>` section, a code span or a fence opens. */
+  /**
+   * Prose, or an inline code span (`code`): text until a block, a `<think>` section, a code span or a fence opens;
+   * in a span, until a backtick run of the opening length or the end of the line.
+   */
   private prose(p: number, final: boolean): number {
     const w = this.w
     const n = w.length
     const start = p
+    const code = this.mode === "code"
     for (;;) {
-      const i = indexOfAny(w, p, LT, TICK, TILDE)
+      const i = code ? indexOfAny(w, p, LF, TICK, TICK) : indexOfAny(w, p, LT, TICK, TILDE)
       if (i === -1) return this.tail(start, final)
       const c = w.charCodeAt(i)
+      if (c === LF) {
+        this.out(start, i + 1)
+        this.mode = "prose"
+        return i + 1
+      }
       if (c === LT) {
         if (w.startsWith(OPEN, i)) {
           this.out(start, i)
           this.mode = "block"
-          this.blockStart = i
-          this.block = ""
-          this.cdata = false
+          this.parser = new BlockParser(this.cfg.index)
           return i + OPEN.length
         }
         if (this.thinkTags && w.startsWith(THINK_OPEN, i)) {
@@ -269,46 +237,22 @@ export class Scanner {
       }
       let j = i + 1
       while (j < n && w.charCodeAt(j) === c) j++
-      const indent = lineIndentAt(w, i, this.indent)
+      // A run at the window's start goes on from the last window's end.
+      const carried = i === 0 ? this.run : undefined
+      this.run = undefined
+      const len = j - i + (carried?.len ?? 0)
+      const indent = carried?.indent ?? (code ? -1 : lineIndentAt(w, i, this.indent))
       // Tildes only open fences: mid-line, or fewer than three with the run complete, they are text.
-      if (c === TILDE && (indent < 0 || (j - i < 3 && j < n))) {
+      if (c === TILDE && (indent < 0 || (len < 3 && j < n))) {
         p = j
         continue
       }
       if (j === n && !final) {
-        this.run = { char: c, len: j - i, indent }
+        this.run = { char: c, len, indent }
         this.out(start, n)
         return n
       }
-      if (this.endRun(c, j - i, indent)) {
-        this.out(start, j)
-        return j
-      }
-      p = j
-    }
-  }
-
-  /** Inline code: until a backtick run of the opening length, or the end of the line. */
-  private code(p: number, final: boolean): number {
-    const w = this.w
-    const n = w.length
-    const start = p
-    for (;;) {
-      const i = indexOfAny(w, p, LF, TICK, TICK)
-      if (i === -1) return this.tail(start, final)
-      if (w.charCodeAt(i) === LF) {
-        this.out(start, i + 1)
-        this.mode = "prose"
-        return i + 1
-      }
-      let j = i + 1
-      while (j < n && w.charCodeAt(j) === TICK) j++
-      if (j === n && !final) {
-        this.run = { char: TICK, len: j - i, indent: -1 }
-        this.out(start, n)
-        return n
-      }
-      if (this.endRun(TICK, j - i, -1)) {
+      if (this.endRun(c, len, indent)) {
         this.out(start, j)
         return j
       }
@@ -338,27 +282,21 @@ export class Scanner {
 
   /** One more character of the fence's current line; true when it is the line break of a closing line. */
   private fenceStep(c: number): boolean {
+    const line = this.fenceLine
     if (c === LF) {
-      const closes = this.fenceLine === "blanks" || (this.fenceLine === "run" && this.fenceCount >= this.fenceLen)
       this.fenceLine = "indent"
+      const count = this.fenceCount
       this.fenceCount = 0
-      return closes
+      return line === "blanks" || (line === "run" && count >= this.fenceLen)
     }
-    const blank = c === 32 || c === 9 || c === 13
-    switch (this.fenceLine) {
-      case "indent":
-        if (c === 32 && this.fenceCount < 3) this.fenceCount++
-        else if (c === this.fenceChar) {
-          this.fenceLine = "run"
-          this.fenceCount = 1
-        } else this.fenceLine = "rest"
-        break
-      case "run":
-        if (c === this.fenceChar) this.fenceCount++
-        else this.fenceLine = blank && this.fenceCount >= this.fenceLen ? "blanks" : "rest"
-        break
-      default:
-        if (!blank) this.fenceLine = "rest"
+    if (line === "indent" && c === 32 && this.fenceCount < 3) this.fenceCount++
+    else if ((line === "indent" || line === "run") && c === this.fenceChar) {
+      this.fenceCount = line === "run" ? this.fenceCount + 1 : 1
+      this.fenceLine = "run"
+    } else {
+      // After the run only blanks may follow; anything else makes this an ordinary line.
+      const blank = c === 32 || c === 9 || c === 13
+      this.fenceLine = line !== "indent" && line !== "rest" && blank && this.fenceCount >= this.fenceLen ? "blanks" : "rest"
     }
     return false
   }
@@ -372,7 +310,9 @@ export class Scanner {
       this.mode = "prose"
       return k + THINK_CLOSE.length
     }
-    const h = final ? w.length : partialAt(w, p, [THINK_CLOSE])
+    // What may begin `</think>` at the window's end waits for the next window.
+    let h = w.lastIndexOf("<")
+    if (final || h < p || !isPartial(w, h, [THINK_CLOSE])) h = w.length
     if (h < w.length) {
       if (this.keepThink) this.out(p, h)
       this.held = w.slice(h)
@@ -381,52 +321,38 @@ export class Scanner {
     return this.keepThink ? this.tail(p, final) : w.length
   }
 
-  /** A block (or an overflowed one): until `</function_calls>` outside CDATA. */
+  /**
+   * A block, until `</function_calls>` outside CDATA. The open block's text is its parser's; once it has outgrown
+   * the cap (`discard`), its text goes out as text.
+   */
   private inBlock(p: number, final: boolean): number {
     const w = this.w
-    const n = w.length
-    const start = p
-    for (;;) {
-      if (this.cdata) {
-        const e = w.indexOf("]]>", p)
-        if (e === -1) break
-        p = e + 3
-        this.cdata = false
-        continue
-      }
-      BLOCK_STOP.lastIndex = p
-      const i = BLOCK_STOP.exec(w)?.index ?? -1
-      if (i === -1) break
-      if (w.startsWith(CDATA_OPEN, i)) {
-        this.cdata = true
-        p = i + CDATA_OPEN.length
-        continue
-      }
-      const e = i + CLOSE.length
-      if (this.mode === "overflow") this.out(start, e)
-      this.closeBlock(e)
+    const overflowed = this.parser.discard
+    const e = this.parser.scan(w, p, final)
+    if (e >= 0) {
+      this.mode = "prose"
+      if (overflowed) this.out(p, e)
+      else if (this.parser.text.length > this.cfg.maxBlockBytes) this.tooLong(this.parser.text)
+      else for (const item of this.parser.take(this.cfg.nextId)) this.emit(item)
       return e
     }
-    // The window ends inside the block: hold back what may begin the CDATA's end, or a tag.
-    const h = final ? n
-      : this.cdata ? Math.max(p, w.endsWith("]]") ? n - 2 : w.endsWith("]") ? n - 1 : n)
-      : partialAt(w, p, [CLOSE, CDATA_OPEN])
-    // An open block's text stays in the window (`window` keeps it); an overflowed block's is text.
-    if (this.mode === "overflow" && h === n) return this.tail(start, final)
-    if (this.mode === "overflow") this.out(start, h)
+    const h = this.parser.hold
+    if (overflowed && h === w.length) return this.tail(p, final)
+    if (overflowed) this.out(p, h)
     this.held = w.slice(h)
-    return n
+    return w.length
   }
 
+  /** The open block outgrew the cap: reported, its text so far returned as text, and the rest as it comes. */
   private overflow(): void {
-    let raw = this.block
+    let raw = this.parser.text
     if (isHighSurrogate(raw.charCodeAt(raw.length - 1))) {
       // Returned as text, the block's cut waits for a surrogate's low half, as text does everywhere.
       this.held = raw.slice(-1) + this.held
       raw = raw.slice(0, -1)
     }
-    this.block = ""
-    this.mode = "overflow"
+    this.parser.discard = true
+    this.parser.text = ""
     this.tooLong(raw)
   }
 
@@ -435,21 +361,9 @@ export class Scanner {
     this.emit({
       _tag: "InvalidCall",
       reason: `<function_calls> block longer than ${this.cfg.maxBlockBytes} characters: returned as text, not executed`,
-      raw: raw.slice(0, Math.min(PREVIEW, this.cfg.maxBlockBytes))
+      // The text itself is returned as text: the report repeats its start.
+      raw: raw.slice(0, Math.min(256, this.cfg.maxBlockBytes))
     })
     this.pending += raw
-  }
-
-  private closeBlock(e: number): void {
-    const overflowed = this.mode === "overflow"
-    this.mode = "prose"
-    if (overflowed) return
-    const raw = this.block + this.w.slice(Math.max(this.blockStart, 0), e)
-    this.block = ""
-    this.blockStart = -1
-    if (raw.length > this.cfg.maxBlockBytes) return this.tooLong(raw)
-    for (const item of parseBlock(raw.slice(OPEN.length, -CLOSE.length), this.cfg.index, this.cfg.nextId)) {
-      this.emit(item)
-    }
   }
 }

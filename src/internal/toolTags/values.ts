@@ -5,6 +5,7 @@
  * @internal
  */
 import type { ToolDefinition } from "../../ToolTags.js"
+import { nestsAtMost } from "../jsonObject.js"
 
 // The JSON Schema types a value may have, as bits: 1 << the type's place in TYPES.
 const TYPES: ReadonlyArray<unknown> = ["string", "number", "integer", "boolean", "object", "array", "null"]
@@ -18,15 +19,20 @@ export const isRecord = (u: unknown): u is Readonly<Record<string, unknown>> =>
 const valueBit = (v: unknown): number =>
   v === null ? NULL : Array.isArray(v) ? ARRAY : typeBit(typeof v)
 
+/** The most schema objects one tool index reads: beyond, a parameter's kinds are unknown (its values strings). */
+const MAX_SCHEMA_NODES = 10_000
+
 /**
  * The kinds of value a schema allows; 0 when it does not say (the value then stays a string). Memoised per schema
  * object, so a schema that shares or references itself (`anyOf: [self, self]`) costs one visit per node; a node met
- * again while it is being computed adds nothing.
+ * again while it is being computed adds nothing. So the walk's work is bounded by the schema's size, and by
+ * `MAX_SCHEMA_NODES` for the whole tool list.
  */
-const kindOf = (schema: unknown, memo: WeakMap<object, number>, depth: number): number => {
+const kindOf = (schema: unknown, memo: Map<object, number>, depth: number): number => {
   if (!isRecord(schema) || depth > 64) return 0
   const known = memo.get(schema)
   if (known !== undefined) return known
+  if (memo.size >= MAX_SCHEMA_NODES) return 0
   memo.set(schema, 0)
   let k = 0
   const t = schema["type"]
@@ -63,52 +69,44 @@ export interface ToolIndex {
 /** @internal */
 export const makeToolIndex = (tools: ReadonlyArray<ToolDefinition> | undefined, maxNameLength: number): ToolIndex => {
   const index = new Map<string, ReadonlyMap<string, number>>()
-  const memo = new WeakMap<object, number>()
+  const memo = new Map<object, number>()
   if (Array.isArray(tools)) {
-    for (const tool of tools as ReadonlyArray<unknown>) {
-      if (!isRecord(tool) || typeof tool["name"] !== "string" || index.has(tool["name"])) continue
-      const params = tool["parameters"]
-      const properties = isRecord(params) ? params["properties"] : undefined
-      const kinds = new Map<string, number>()
-      if (isRecord(properties)) for (const key of Object.keys(properties)) kinds.set(key, kindOf(properties[key], memo, 0))
-      index.set(tool["name"], kinds)
+    try {
+      for (const tool of tools as ReadonlyArray<unknown>) {
+        if (!isRecord(tool) || typeof tool["name"] !== "string" || index.has(tool["name"])) continue
+        const params = tool["parameters"]
+        const properties = isRecord(params) ? params["properties"] : undefined
+        const kinds = new Map<string, number>()
+        if (isRecord(properties)) for (const key of Object.keys(properties)) kinds.set(key, kindOf(properties[key], memo, 0))
+        index.set(tool["name"], kinds)
+      }
+    } catch {
+      // A tool list whose getters throw (a careless caller's proxy) gives what was read before.
     }
   }
   return { filter: Array.isArray(tools), tools: index, maxNameLength }
 }
 
 const NAMED: Readonly<Record<string, string>> = { amp: "&", lt: "<", gt: ">", quot: "\"", apos: "'" }
-const ENTITY = /&(?:(amp|lt|gt|quot|apos)|#(?:([0-9]{1,7})|[xX]([0-9a-fA-F]{1,6})));/g
+const ENTITY_OR_CDATA = /<!\[CDATA\[([^]*?)\]\]>|&(?:(amp|lt|gt|quot|apos)|#(?:([0-9]{1,7})|[xX]([0-9a-fA-F]{1,6})));/g
 
-const entity = (whole: string, name?: string, dec?: string, hex?: string): string => {
+const decode = (whole: string, cdata?: string, name?: string, dec?: string, hex?: string): string => {
+  if (cdata !== undefined) return cdata
   if (name !== undefined) return NAMED[name]!
   const cp = dec !== undefined ? Number(dec) : Number.parseInt(hex!, 16)
   return cp > 0 && cp <= 0x10ffff && (cp < 0xd800 || cp > 0xdfff) ? String.fromCodePoint(cp) : whole
 }
 
 /**
- * XML entities (`&amp; &lt; &gt; &quot; &apos; &#N; &#xN;`) decoded in one left-to-right pass, so `&amp;lt;` gives
- * `&lt;`. Anything else after `&` (and NUL, surrogates, out-of-range numbers) stays as written.
+ * XML entities (`&amp; &lt; &gt; &quot; &apos; &#N; &#xN;`) decoded and CDATA sections taken literally, in one
+ * left-to-right pass, so `&amp;lt;` gives `&lt;`. Anything else after `&` (and NUL, surrogates, out-of-range
+ * numbers) stays as written. (The block parser only hands over values whose CDATA sections are closed, so the
+ * lazy match always ends at the first `]]>`.)
  *
  * @internal
  */
-export const decodeEntities = (s: string): string => (s.indexOf("&") === -1 ? s : s.replace(ENTITY, entity))
-
-/** Entities decoded, CDATA sections taken literally (an unclosed one is ordinary text). @internal */
-export const decodeText = (s: string): string => {
-  let i = s.indexOf("<![CDATA[")
-  if (i === -1) return decodeEntities(s)
-  let out = ""
-  let p = 0
-  while (i !== -1) {
-    const e = s.indexOf("]]>", i + 9)
-    if (e === -1) break
-    out += decodeEntities(s.slice(p, i)) + s.slice(i + 9, e)
-    p = e + 3
-    i = s.indexOf("<![CDATA[", p)
-  }
-  return out + decodeEntities(s.slice(p))
-}
+export const decodeText = (s: string): string =>
+  s.indexOf("&") === -1 && s.indexOf("<![CDATA[") === -1 ? s : s.replace(ENTITY_OR_CDATA, decode)
 
 /** One line break (`\r\n` or `\n`) right after the opening tag and one right before the closing tag are markup. */
 const stripEdgeNewlines = (s: string): string => {
@@ -133,7 +131,8 @@ export const convertValue = (raw: string, kind: number): unknown => {
     const n = Number(t)
     if (Number.isFinite(n) && ((kind & NUMBER) !== 0 || Number.isInteger(n))) return n
   }
-  if (((kind & OBJECT) !== 0 && t.startsWith("{")) || ((kind & ARRAY) !== 0 && t.startsWith("["))) {
+  // Nested too deeply for what handles the value next (it would overflow the stack): it stays a string.
+  if ((((kind & OBJECT) !== 0 && t.startsWith("{")) || ((kind & ARRAY) !== 0 && t.startsWith("["))) && nestsAtMost(t)) {
     try {
       const v: unknown = JSON.parse(t)
       if (Array.isArray(v) ? (kind & ARRAY) !== 0 : isRecord(v)) return v

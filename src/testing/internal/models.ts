@@ -17,6 +17,11 @@ export interface NativeTool {
 export interface ModelReply {
   readonly text: string | null
   readonly toolCalls: ReadonlyArray<{ readonly id: string; readonly name: string; readonly parameters: Record<string, unknown> }>
+  /**
+   * The model's reasoning before its reply: `reasoning_content` deltas on `/v1`, a `<think>` block before the
+   * text on `/query`.
+   */
+  readonly reasoning?: string | undefined
 }
 
 interface OfferedTool {
@@ -99,6 +104,12 @@ let nativeIds = 0
 
 /** A model that echoes the last user message. */
 export const echo = (messages: ReadonlyArray<ChatMessage>): ModelReply => ({ text: lastUser(messages), toolCalls: [] })
+
+/** A reasoning model: it thinks aloud about the last user message, then echoes it. */
+export const thinker = (messages: ReadonlyArray<ChatMessage>): ModelReply => {
+  const said = lastUser(messages)
+  return { reasoning: `The user wrote ${JSON.stringify(said)}; I will repeat it.`, text: said, toolCalls: [] }
+}
 
 /**
  * A deterministic tool-using model: when tools are offered and the last user message names one, it calls it

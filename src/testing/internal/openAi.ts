@@ -6,7 +6,9 @@
 import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
+import * as Chunk from "effect/Chunk"
 import type { ChatMessage, NativeTool } from "./models.js"
 import type { Fault, ModelSpec } from "../ReferenceKernel.js"
 import { isTransportFault, realSleep, transportFault } from "./faults.js"
@@ -39,6 +41,75 @@ export interface Host {
   readonly countKey: (key: string | undefined) => void
   readonly enter: () => void
   readonly leave: () => void
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Bodies for the faults that act on timing and size (shared with the AIOS endpoints)
+// ---------------------------------------------------------------------------------------------------------------
+
+const encoder = new TextEncoder()
+
+/** `text` sent one byte every `intervalMs` (real time). */
+export const trickle = (text: string, intervalMs: number): Stream.Stream<Uint8Array> => {
+  const bytes = encoder.encode(text)
+  return Stream.range(0, bytes.length - 1).pipe(
+    Stream.mapEffect((i) => Effect.as(i === 0 ? Effect.void : realSleep(intervalMs), bytes.subarray(i, i + 1)))
+  )
+}
+
+/** `filler` every `intervalMs` (real time), forever, the first one at once. */
+export const keepAlive = (filler: string, intervalMs: number): Stream.Stream<Uint8Array> => {
+  const bytes = encoder.encode(filler)
+  return Stream.repeatEffect(Effect.as(realSleep(intervalMs), bytes)).pipe(Stream.prepend(Chunk.of(bytes)))
+}
+
+/** One 64 KiB block of `a`s, shared by every large body (never written to). */
+const block = encoder.encode("a".repeat(64 * 1024))
+
+type LargeBody = Extract<Fault, { readonly _tag: "LargeBody" }>
+
+/** `count` bytes of `a`, made as they are sent. */
+const filler = (count: number): Stream.Stream<Uint8Array> =>
+  Stream.unfold(Math.max(0, count), (left) =>
+    left <= 0 ? Option.none() : Option.some([left >= block.length ? block : block.subarray(0, left), left - block.length] as const))
+
+/** Tells `onSent` the running total of bytes the stream has given the socket. */
+const counted = (stream: Stream.Stream<Uint8Array>, onSent: ((bytes: number) => void) | undefined): Stream.Stream<Uint8Array> => {
+  if (onSent === undefined) return stream
+  let sent = 0
+  return Stream.map(stream, (bytes) => {
+    sent += bytes.length
+    onSent(sent)
+    return bytes
+  })
+}
+
+/** A JSON body of exactly `fault.bytes` bytes: `head`, `a`s, `tail`. */
+export const largeJson = (fault: LargeBody, head: string, tail: string): HttpServerResponse.HttpServerResponse => {
+  const ends = encoder.encode(head).length + encoder.encode(tail).length
+  const body = Stream.make(encoder.encode(head)).pipe(
+    Stream.concat(filler(fault.bytes - ends)),
+    Stream.concat(Stream.make(encoder.encode(tail)))
+  )
+  return HttpServerResponse.stream(counted(body, fault.onSent), {
+    contentType: "application/json",
+    ...(fault.declareLength === true ? { contentLength: Math.max(fault.bytes, ends) } : {})
+  })
+}
+
+/** A streamed completion of about `fault.bytes` bytes of content events, then its finish and `[DONE]`. */
+const largeSse = (fault: LargeBody, model: string): HttpServerResponse.HttpServerResponse => {
+  const event = encoder.encode(
+    `data: ${JSON.stringify({ object: "chat.completion.chunk", model, choices: [{ index: 0, delta: { content: "a".repeat(64 * 1024) } }] })}\n\n`
+  )
+  const body = Stream.unfold(Math.max(0, fault.bytes), (left) =>
+    left <= 0 ? Option.none() : Option.some([event, left - event.length] as const)).pipe(
+      Stream.concat(Stream.make(encoder.encode(
+        `data: ${JSON.stringify({ object: "chat.completion.chunk", model, choices: [{ index: 0, delta: {}, finish_reason: "stop" }] })}\n\n` +
+          "data: [DONE]\n\n"
+      )))
+    )
+  return HttpServerResponse.stream(counted(body, fault.onSent), { contentType: "text/event-stream" })
 }
 
 /** Token counts as the reference reports them: a quarter of the characters, rounded up. */
@@ -176,6 +247,7 @@ const parse = (body: unknown, models: ReadonlyArray<ModelSpec>): Parsed | { read
 }
 
 type Piece =
+  | { readonly _tag: "Reasoning"; readonly text: string }
   | { readonly _tag: "Text"; readonly text: string }
   | { readonly _tag: "ToolStart"; readonly index: number; readonly id: string; readonly name: string }
   | { readonly _tag: "ToolArgs"; readonly index: number; readonly text: string }
@@ -200,6 +272,7 @@ const eventStream = (
   const data = (value: unknown) => `data: ${JSON.stringify(value)}\n\n`
 
   const list: Array<Piece> = [
+    ...pieces(reply.reasoning ?? "", settings.chunkChars).map((text) => ({ _tag: "Reasoning" as const, text })),
     ...pieces(reply.text ?? "", settings.chunkChars).map((text) => ({ _tag: "Text" as const, text })),
     ...reply.toolCalls.flatMap((call, index): Array<Piece> => [
       { _tag: "ToolStart", index, id: call.id, name: call.name },
@@ -208,6 +281,8 @@ const eventStream = (
   ]
   const render = (piece: Piece): string => {
     switch (piece._tag) {
+      case "Reasoning":
+        return data(chunk({ reasoning_content: piece.text }))
       case "Text":
         return data(chunk({ content: piece.text }))
       case "ToolStart":
@@ -219,15 +294,18 @@ const eventStream = (
     }
   }
   const finish = reply.toolCalls.length > 0 ? "tool_calls" : "stop"
+  const openEnd = fault?._tag === "OpenEnd"
   const tail = [
     data(chunk({}, finish)),
-    ...(parsed.includeUsage && settings.streamUsage
+    ...(parsed.includeUsage && settings.streamUsage && !(openEnd && fault.usage === false)
       ? [data({ id, object: "chat.completion.chunk", created, model: parsed.model, choices: [], usage: usageFor(parsed.messages, reply) })]
       : []),
-    "data: [DONE]\n\n"
+    ...(openEnd ? [] : ["data: [DONE]\n\n"])
   ]
 
-  const cut = fault?._tag === "StreamError" || fault?._tag === "Stall" ? Math.max(0, fault.afterChunks) : undefined
+  const cut = fault?._tag === "StreamError" || fault?._tag === "Stall" || fault?._tag === "KeepAlive"
+    ? Math.max(0, fault.afterChunks ?? 0)
+    : undefined
   const body = cut === undefined ? list.map(render) : list.slice(0, cut).map(render)
   const events = [data(chunk({ role: "assistant", content: "" })), ...body, ...(cut === undefined ? tail : [])]
   const ending: Stream.Stream<string> = fault?._tag === "StreamError"
@@ -236,7 +314,7 @@ const eventStream = (
         data(errorBody(fault.statusCode ?? 429, parsed.model, fault.error, fault.errorType))
       }`
     )
-    : fault?._tag === "Stall"
+    : fault?._tag === "Stall" || openEnd
     ? Stream.never
     : Stream.empty
   const paced = settings.delayMs > 0
@@ -245,7 +323,12 @@ const eventStream = (
       ([e, i]) => (i === 0 ? Effect.succeed(e) : Effect.as(realSleep(settings.delayMs), e))
     )
     : Stream.fromIterable(events)
-  return Stream.concat(paced, ending).pipe(Stream.encodeText, Stream.ensuring(Effect.sync(leave)))
+  const bytes: Stream.Stream<Uint8Array> = fault?._tag === "Trickle"
+    ? trickle(events.join(""), fault.intervalMs)
+    : fault?._tag === "KeepAlive"
+    ? Stream.concat(Stream.encodeText(paced), keepAlive(": keep-alive\n\n", fault.intervalMs))
+    : Stream.encodeText(Stream.concat(paced, ending))
+  return Stream.ensuring(bytes, Effect.sync(leave))
 }
 
 const completion = (parsed: Parsed, reply: Models.ModelReply) => ({
@@ -258,6 +341,7 @@ const completion = (parsed: Parsed, reply: Models.ModelReply) => ({
     message: {
       role: "assistant",
       content: reply.text,
+      ...(reply.reasoning ? { reasoning_content: reply.reasoning } : {}),
       ...(reply.toolCalls.length > 0
         ? {
           tool_calls: reply.toolCalls.map((c) => ({
@@ -297,6 +381,16 @@ const applyFault = (
           ? HttpServerResponse.text(fault.body ?? "data: {\"choices\": [\n\n", { contentType: "text/event-stream" })
           : HttpServerResponse.text(fault.body ?? "{\"choices\": [", { contentType: "application/json" })
       )
+    case "LargeBody":
+      return Effect.succeed(streaming ? largeSse(fault, model) : largeJson(fault, "{\"filler\":\"", "\"}"))
+    case "KeepAlive":
+      // A stream's keep-alive comes after its first pieces (the normal path); a JSON answer's is all it sends.
+      return Effect.succeed(
+        streaming ? undefined : HttpServerResponse.stream(keepAlive(" ", fault.intervalMs), { contentType: "application/json" })
+      )
+    case "Trickle":
+    case "OpenEnd":
+      return Effect.succeed(undefined)
     case "Reply":
     case "StreamError":
     case "Stall":
@@ -309,15 +403,22 @@ const applyFault = (
   }
 }
 
+/** A JSON answer, or its body trickled when the fault says so. */
+const answerJson = (body: unknown, fault: Fault | undefined) =>
+  fault?._tag === "Trickle"
+    ? HttpServerResponse.stream(trickle(JSON.stringify(body), fault.intervalMs), { contentType: "application/json" })
+    : json(body)
+
 /** `GET /v1/models`. */
 const listModels = (host: Host, request: HttpServerRequest.HttpServerRequest, key: string | undefined) =>
   Effect.gen(function*() {
-    const faulted = yield* applyFault(request, host.nextFault("/v1/models", key), "", false)
+    const fault = host.nextFault("/v1/models", key)
+    const faulted = yield* applyFault(request, fault, "", false)
     if (faulted !== undefined) return faulted
-    return json({
+    return answerJson({
       object: "list",
-      data: host.models().map((m) => ({ id: m.name, object: "model", created: 0, owned_by: m.backend ?? "reference" }))
-    })
+      data: host.models().map((m) => ({ id: m.name, object: "model", created: 0, owned_by: m.backend ?? "reference", ...m.extra }))
+    }, fault)
   })
 
 /**
@@ -355,8 +456,8 @@ const answerChat = (
       return json(errorBody(400, parsed.model, "tools are not supported by this server"), 400)
     }
     const modelReply = replyOf(parsed.spec, parsed.messages, parsed.tools)
-    const reply = fault?._tag === "Reply" ? { text: fault.text, toolCalls: [] } : modelReply
-    if (!streaming) return json(completion(parsed, reply))
+    const reply: Models.ModelReply = fault?._tag === "Reply" ? { text: fault.text, toolCalls: [] } : modelReply
+    if (!streaming) return answerJson(completion(parsed, reply), fault)
     markStreamed()
     return HttpServerResponse.stream(eventStream(parsed, reply, settings, fault, host.leave), {
       contentType: "text/event-stream",

@@ -1,0 +1,81 @@
+/**
+ * Builds `dist/openclaw-plugin/`: the OpenClaw plugin as one self-contained folder — the entry bundled into a single
+ * `index.js` (effect and the rest inlined; only Node built-ins imported), a `package.json` that declares no
+ * dependencies, and `openclaw.plugin.json`.
+ *
+ * Why: OpenClaw 2026.9.6 copies and hashes a plugin's declared dependencies, whole, every time it starts a plugin
+ * instance (`capturePluginGenerationArtifact`), and `api.runtime.llm.complete` starts one per call. From the
+ * package root (effect, @effect/platform, … in `dependencies`) that is seconds of blocked event loop per call;
+ * from this folder there is nothing to copy but the one file.
+ *
+ * Run after `tsc` (it bundles `dist/openclaw/index.js`): `tsx scripts/bundlePlugin.ts [outDir]`.
+ */
+import { build } from "esbuild"
+import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { isBuiltin } from "node:module"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+
+const root = fileURLToPath(new URL("../", import.meta.url))
+
+/** Optional modules a bundled dependency tries inside `try { require(…) }` and does without (debug's colours). */
+const optional = new Set(["supports-color"])
+
+/** Where the folder goes by default. */
+export const defaultOutDir = path.join(root, "dist", "openclaw-plugin")
+
+/** Bundles the plugin into `outDir`; returns the entry's size in bytes. */
+export const bundlePlugin = async (outDir: string = defaultOutDir): Promise<number> => {
+  const entry = path.join(root, "dist", "openclaw", "index.js")
+  const pkg = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8")) as { name: string; version: string }
+  rmSync(outDir, { recursive: true, force: true })
+  mkdirSync(outDir, { recursive: true })
+  const result = await build({
+    entryPoints: [entry],
+    outfile: path.join(outDir, "index.js"),
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    target: "node22",
+    // Fewer bytes to read, hash and parse per plugin instance; names are kept so stack traces stay readable.
+    minifyWhitespace: true,
+    minifySyntax: true,
+    keepNames: true,
+    legalComments: "none",
+    metafile: true,
+    logLevel: "warning",
+    // Bundled CommonJS modules call `require` for Node built-ins; an ES module has none of its own.
+    banner: { js: "import { createRequire as __aiosCreateRequire } from \"node:module\"; const require = __aiosCreateRequire(import.meta.url);" }
+  })
+  const outside = Object.values(result.metafile.outputs)
+    .flatMap((o) => o.imports)
+    .filter((i) => i.external && !isBuiltin(i.path) && !optional.has(i.path))
+  if (outside.length > 0) {
+    throw new Error(`the plugin bundle imports packages it does not contain: ${outside.map((i) => i.path).join(", ")}`)
+  }
+  writeFileSync(
+    path.join(outDir, "package.json"),
+    `${
+      JSON.stringify(
+        {
+          name: `${pkg.name}-openclaw-plugin`,
+          version: pkg.version,
+          private: true,
+          description: "The effect-aios OpenClaw plugin, bundled: no dependencies to install or copy.",
+          type: "module",
+          openclaw: { extensions: ["./index.js"], providers: ["aios"] }
+        },
+        null,
+        2
+      )
+    }\n`
+  )
+  copyFileSync(path.join(root, "openclaw.plugin.json"), path.join(outDir, "openclaw.plugin.json"))
+  return readFileSync(path.join(outDir, "index.js")).length
+}
+
+if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const outDir = process.argv[2] !== undefined ? path.resolve(process.argv[2]) : defaultOutDir
+  const bytes = await bundlePlugin(outDir)
+  console.log(`wrote ${path.relative(process.cwd(), outDir) || "."}/ (index.js ${(bytes / 1024).toFixed(0)} KiB)`)
+}
