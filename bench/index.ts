@@ -12,7 +12,12 @@ const suites: ReadonlyArray<readonly [name: string, file: string]> = [
   ["Backend", "backend.ts"],
   ["ToolTags", "toolTags.ts"],
   ["OpenClaw adapter", "adapter.ts"],
-  ["time to first token", "ttft.ts"]
+  ["time to first token", "ttft.ts"],
+  ["Wire", "wire.ts"],
+  ["event-loop stalls", "stall.ts"],
+  ["kernel pool", "pool.ts"],
+  ["Redis-backed limits", "redis.ts"],
+  ["OpenClaw runtime (spawns OpenClaw, ~5 min)", "openclawRuntime.ts"]
 ]
 
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url))

@@ -154,18 +154,19 @@ export const make: Effect.Effect<
     tried: ReadonlySet<Member.Member>,
     panic: boolean
   ): Effect.Effect<Option.Option<Picked>> =>
-    Effect.flatMap(Clock.currentTimeMillis, (now) =>
-      Effect.flatMap(snapshotAt(now), (seen) => {
-        // The common case, decided without further effects: every kernel healthy, its list known and fresh.
+    Effect.clockWith((clock) => {
+      const now = clock.unsafeCurrentTimeMillis()
+      // The common case, decided in this one step: every kernel healthy (as last read), its list known and fresh.
+      const seen = Member.unsafeHealthNow(members, now)
+      if (seen !== undefined) {
         const settled = seen.every((s) =>
           s.health === "healthy" && Option.isSome(s.state.listing) && now - s.state.listing.value.at < env.ttlMs
         )
-        if (settled) {
-          const healthy = seen.filter(openTo(seen, model, tried))
-          if (healthy.length > 0) return Effect.succeed(pick(healthy))
-        }
-        return chooseSlowly(model, tried, panic, now, seen)
-      }))
+        const healthy = settled ? seen.filter(openTo(seen, model, tried)) : []
+        if (healthy.length > 0) return Effect.succeed(pick(healthy))
+      }
+      return Effect.flatMap(snapshotAt(now), (fresh) => chooseSlowly(model, tried, panic, now, fresh))
+    })
 
   /** Kernels not tried yet that list `model`, or any not tried when no kernel lists it. */
   const openTo = (seen: ReadonlyArray<Seen>, model: string, tried: ReadonlySet<Member.Member>) => {
@@ -187,8 +188,12 @@ export const make: Effect.Effect<
         if (s.health === "half-open") yield* Member.probe(env, s.member)
         else if (s.health === "healthy") yield* Member.refreshIfStale(env, s.member, s.state, now)
       }
-      // A kernel whose list was never fetched (e.g. down at start) might serve the model: ask before choosing.
-      const unlisted = seen.filter((s) => s.health === "healthy" && !tried.has(s.member) && Option.isNone(s.state.listing))
+      // A kernel whose list was never fetched (e.g. down at start) might serve the model: ask before choosing
+      // (not again within the TTL when asking failed: an endpoint without a model list would cost every call).
+      const unlisted = seen.filter((s) =>
+        s.health === "healthy" && !tried.has(s.member) && Option.isNone(s.state.listing) &&
+        now - s.state.listFailedAt >= env.ttlMs
+      )
       if (unlisted.length > 0) {
         yield* Effect.forEach(unlisted, (s) => Effect.ignore(Member.fetchListing(env, s.member)), {
           concurrency: "unbounded",
@@ -243,12 +248,17 @@ export const make: Effect.Effect<
         // Counted in the same step that records it, so the finaliser below (already in place) always uncounts it.
         picked = chosen
         chosen.member.load.inFlight++
-        return Stream.toChannel(chosen.member.backend.stream(request))
+        const reply = chosen.member.backend.stream(request)
+        // A backend that answers in one piece fails, if at all, before any output: nothing to watch.
+        return Stream.toChannel(
+          chosen.member.backend.capabilities.streams
+            ? Stream.mapChunks(reply, (chunk) => {
+              if (Chunk.isNonEmpty(chunk)) started = true
+              return chunk
+            })
+            : reply
+        )
       }))).pipe(
-        Stream.mapChunks((chunk) => {
-          if (Chunk.isNonEmpty(chunk)) started = true
-          return chunk
-        }),
         Stream.ensuring(Effect.sync(() => {
           if (picked !== undefined) picked.member.load.inFlight--
         })),

@@ -49,7 +49,6 @@
  * @since 0.1.0
  */
 import * as Chunk from "effect/Chunk"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import * as render from "./internal/toolTags/render.js"
@@ -326,9 +325,9 @@ const toConfig = (options: ToolTagsOptions | undefined): ScannerConfig => {
   }
 }
 
-/** A call is delivered as its start, arguments and end, together. */
+/** A call is delivered as its start, arguments and end, together. (Most pushes hold no call: no copy then.) */
 const toEvents = (items: Array<Item>): ReadonlyArray<ToolTagEvent> =>
-  items.flatMap((item): Array<ToolTagEvent> =>
+  items.every((item): item is TextDelta | InvalidCall => item._tag !== "ToolCall") ? items : items.flatMap((item): Array<ToolTagEvent> =>
     item._tag !== "ToolCall" ? [item] : [
       { _tag: "ToolCallStart", id: item.id, name: item.name },
       { _tag: "ToolCallDelta", id: item.id, argumentsDelta: JSON.stringify(item.arguments) },
@@ -389,10 +388,9 @@ export const parse = (text: string, options?: ToolTagsOptions): ParseResult => {
 const STEP = 65_536
 
 /**
- * `parser.push(text)` as an Effect that holds the event loop for one bounded step at a time: a text longer than
- * 64 KiB is pushed in pieces of that size with a turn of the event loop between them (`Effect.sleep` of zero,
- * through Effect's `Clock`), so that one huge reply does not stall every other turn. (Its text then comes in
- * several deltas.)
+ * `parser.push(text)` as an Effect that runs one bounded step at a time: a text longer than 64 KiB is pushed in
+ * pieces of that size, yielding between them (`Effect.yieldNow`) so that the other fibers, such as other turns,
+ * run in between and one huge reply does not hold them up. (Its text then comes in several deltas.)
  *
  * @since 0.2.0
  */
@@ -401,7 +399,7 @@ export const feed = (parser: StreamParser, text: string): Effect.Effect<Readonly
     const events: Array<ToolTagEvent> = []
     const step = (at: number): Effect.Effect<ReadonlyArray<ToolTagEvent>> => {
       for (const e of parser.push(text.slice(at, at + STEP))) events.push(e)
-      return at + STEP >= text.length ? Effect.succeed(events) : Effect.flatMap(Effect.sleep(Duration.zero), () => step(at + STEP))
+      return at + STEP >= text.length ? Effect.succeed(events) : Effect.flatMap(Effect.yieldNow(), () => step(at + STEP))
     }
     return step(0)
   })

@@ -290,17 +290,16 @@ export const make: Effect.Effect<Service, never, Backend.Backend | ModelCatalog 
     }
 
     /** Parser calls, guarded: a reply the parser cannot take (nested beyond the stack) is a malformed reply. */
-    const parse = (prepared: Prepared, run: () => ReadonlyArray<ToolTags.ToolTagEvent>) =>
-      Effect.try({
-        try: run,
-        catch: (e) =>
+    const parse = (prepared: Prepared, run: Effect.Effect<ReadonlyArray<ToolTags.ToolTagEvent>>) =>
+      Effect.catchAllDefect(run, (e) =>
+        Effect.fail(
           new BackendError.MalformedResponse({
             url: backend.url,
             model: prepared.call.model,
             endpoint: backend.capabilities.callEndpoint,
             issue: `the reply could not be parsed (${e instanceof Error ? `${e.name}: ${e.message}` : String(e)})`
           })
-      })
+        ))
 
     /** The events after the last chunk: held-back text, native calls, `Finish`; or the model's empty reply. */
     const finish = (
@@ -308,7 +307,7 @@ export const make: Effect.Effect<Service, never, Backend.Backend | ModelCatalog 
       state: State,
       chunk: Extract<Backend.Chunk, { _tag: "Finish" }>
     ): Effect.Effect<ReadonlyArray<TurnEvent>, BackendError.BackendError> =>
-      Effect.flatMap(parse(prepared, () => state.parser.end()), (held) => {
+      Effect.flatMap(parse(prepared, Effect.sync(() => state.parser.end())), (held) => {
         const tail = [...fromTags(state, held, ids)]
         const rest = state.splitter?.end() ?? []
         tail.push(...textEvents(state, "", rest), ...endNative(state))
@@ -328,7 +327,8 @@ export const make: Effect.Effect<Service, never, Backend.Backend | ModelCatalog 
         : Effect.flatMap(Effect.sync(() => closeReasoning(state)), (closed) => {
           switch (chunk._tag) {
             case "TextDelta":
-              return Effect.map(parse(prepared, () => state.parser.push(chunk.text)), (e) => [...closed, ...fromTags(state, e, ids)])
+              // In bounded pieces, yielding between them: a whole AIOS reply is one chunk.
+              return Effect.map(parse(prepared, ToolTags.feed(state.parser, chunk.text)), (e) => [...closed, ...fromTags(state, e, ids)])
             case "ToolCallDelta":
               return Effect.succeed([...closed, ...nativeDelta(state, chunk, ids)])
             case "Finish":

@@ -108,6 +108,22 @@ describe("KernelPool", () => {
       }).pipe(Effect.provide(poolStack([a.current.url, b.current.url])))
     }))
 
+  it.scoped("a kernel whose model list fails is asked again only after the TTL, not on every call", () =>
+    Effect.gen(function*() {
+      const a = yield* kernel()
+      const b = yield* kernel()
+      a.current.scriptEndpoint("/core/llms/list", ...Array.from({ length: 5 }, () => ({ _tag: "Malformed" }) as const))
+      yield* Effect.gen(function*() {
+        const models = yield* Effect.flatMap(Backend.Backend, (backend) => backend.listModels)
+        expect(models.map((m) => m.name)).toEqual(["echo", "tool-user"])
+        for (let i = 0; i < 5; i++) yield* Backend.call(say(`c${i}`))
+        expect(a.current.count("/core/llms/list")).toBe(1)
+        expect(b.current.count("/query")).toBe(5)
+        // A malformed list is not the kernel being down: it stays in the pool.
+        expect((yield* stateOf(a.current.url)).health).toBe("healthy")
+      }).pipe(Effect.provide(poolStack([a.current.url, b.current.url])))
+    }))
+
   it.scoped("a call goes to the kernel with the fewest calls in flight", () =>
     Effect.gen(function*() {
       const a = yield* kernel({ script: [{ _tag: "Hang" }] })

@@ -19,6 +19,14 @@ import { fileURLToPath } from "node:url"
 export const packageRoot: string = Path.resolve(fileURLToPath(new URL("../../", import.meta.url)))
 
 /**
+ * The self-contained plugin folder `npm run build` writes (`dist/openclaw-plugin/`: one bundled entry, no declared
+ * dependencies), which OpenClaw starts fast: it copies a plugin's declared dependencies on every instance.
+ *
+ * @since 0.2.0
+ */
+export const pluginRoot: string = Path.join(packageRoot, "dist", "openclaw-plugin")
+
+/**
  * @since 0.1.0
  */
 export interface PluginDir {

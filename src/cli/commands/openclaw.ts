@@ -23,7 +23,7 @@ import * as PluginDir from "../PluginDir.js"
 import { configOption, kernelConfig, PROBE_TIMEOUT_MS, stack, toCliError, urlOption } from "./shared.js"
 
 const pluginDirOption = Options.directory("plugin-dir").pipe(
-  Options.withDescription("The plugin folder to load (default: this package)"),
+  Options.withDescription("The plugin folder to load (default: this package's dist/openclaw-plugin, built by npm run build)"),
   Options.optional
 )
 
@@ -97,7 +97,7 @@ export const setup = Command.make(
   (args) =>
     Effect.gen(function*() {
       const { loaded, path, values } = yield* loadContext(args.config, args.url)
-      const pluginDir = Path.resolve(Option.getOrElse(args.pluginDir, () => PluginDir.packageRoot))
+      const pluginDir = Path.resolve(Option.getOrElse(args.pluginDir, () => PluginDir.pluginRoot))
       const plugin = yield* PluginDir.read(pluginDir)
       if (Option.isNone(plugin) || plugin.value.id !== PROVIDER_ID) {
         return yield* new CliError({

@@ -58,7 +58,9 @@ export const kernelConfig = (
     if (Either.isLeft(decoded)) {
       return yield* new CliError({ message: `--url ${JSON.stringify(url.value)} is not an absolute http(s) URL` })
     }
-    return { ...values, baseUrl: decoded.right }
+    // One URL named on the command line replaces a configured pool.
+    const { kernels: _pool, ...one } = values
+    return { ...one, baseUrl: decoded.right }
   })
 
 const configErrorText = (e: unknown): string => {

@@ -40,8 +40,11 @@ const sseEvents = <E>(
       if (event._tag === "Event") pending.push(event)
     }, { maxEventSize })
     return Stream.mapChunksEffect(text, (chunk) => {
+      // Line by line: the parser rescans a fed piece once per line in it, so a piece of many lines is quadratic.
       for (const piece of chunk) {
-        if (parser.feed(piece) !== undefined) return Effect.fail(tooLarge())
+        for (const line of piece.split(/(?<=\n)/)) {
+          if (parser.feed(line) !== undefined) return Effect.fail(tooLarge())
+        }
       }
       const out = Chunk.unsafeFromArray(pending)
       pending = []

@@ -35,6 +35,8 @@ interface State {
   readonly needsProbe: boolean
   readonly probe: Option.Option<Deferred.Deferred<boolean>>
   readonly listing: Option.Option<Listing>
+  /** When fetching the list last failed: with no list yet, routing asks again only after `catalogTtlMs`. */
+  readonly listFailedAt: number
   readonly listFetch: Option.Option<Deferred.Deferred<Listing, BackendError.BackendError>>
 }
 
@@ -89,6 +91,7 @@ export const make = (url: string, backend: Backend.Service): Member => ({
       needsProbe: false,
       probe: Option.none(),
       listing: Option.none(),
+      listFailedAt: -Infinity,
       listFetch: Option.none()
     }
   },
@@ -108,6 +111,13 @@ export interface Seen {
   readonly until: Option.Option<number>
   readonly state: State
 }
+
+/**
+ * Every kernel's health now when that needs no read of `SharedState`, else undefined. Only inside a synchronous
+ * step (it may record that a kernel is owed a probe).
+ */
+export const unsafeHealthNow = (members: ReadonlyArray<Member>, now: number): ReadonlyArray<Seen> | undefined =>
+  members.every((m) => now - m.cell.current.readAt < sharedReadMs) ? members.map((m) => classify(m, now)) : undefined
 
 /**
  * Every kernel's health now. Seeing one ejected (by anyone) makes this process owe it a probe. Without I/O while
@@ -215,7 +225,8 @@ export const fetchListing = (env: Env, member: Member): Effect.Effect<Listing, B
         yield* update(member, (s) => ({
           ...s,
           listFetch: Option.none(),
-          listing: Exit.isSuccess(listed) ? Option.some(listed.value) : s.listing
+          listing: Exit.isSuccess(listed) ? Option.some(listed.value) : s.listing,
+          listFailedAt: Exit.isSuccess(listed) ? s.listFailedAt : at
         }))
         if (Exit.isFailure(exit)) {
           const error = Cause.failureOption(exit.cause)
