@@ -23,9 +23,22 @@ describe("AiosConfig", () => {
       limits: { concurrency: 4 },
       agentName: "openclaw",
       requestTimeoutMs: 120_000,
+      callTimeoutMs: 300_000,
+      turnTimeoutMs: 300_000,
+      maxResponseBytes: 16 * 1024 * 1024,
+      thinking: "events",
+      pool: { ejectMs: 30_000 },
       catalogTtlMs: 60_000,
       toolCalls: "tags",
-      retry: { maxRetries: 3, delayMs: 20_000, maxDelayMs: 60_000, jitter: "none", retryOn: "transient", transientDelayMs: 1_000 },
+      retry: {
+        maxRetries: 3,
+        delayMs: 20_000,
+        maxDelayMs: 60_000,
+        jitter: "none",
+        retryOn: "transient",
+        transientDelayMs: 1_000,
+        onRefused: "fail"
+      },
       models: {}
     })
   })
@@ -43,7 +56,8 @@ describe("AiosConfig", () => {
       maxDelayMs: 60_000,
       jitter: "none",
       retryOn: "transient",
-      transientDelayMs: 1_000
+      transientDelayMs: 1_000,
+      onRefused: "fail"
     })
     expect(config.models).toEqual({ "gpt-4o": { contextWindow: 128_000 } })
   })
@@ -81,6 +95,22 @@ describe("AiosConfig", () => {
       expect(config.agentName).toBe("mine")
       expect(config.retry).toMatchObject({ maxRetries: 5, delayMs: 1500 })
       expect(config.apiKeys.map(Redacted.value)).toEqual(["k1", "k2"])
+    }))
+
+  it.effect("the environment names deadlines, a kernel pool and a Redis", () =>
+    Effect.gen(function*() {
+      const config = yield* AiosConfig.config({ redis: { url: "redis://127.0.0.1:1", prefix: "team" } }).pipe(
+        Effect.withConfigProvider(ConfigProvider.fromMap(new Map([
+          ["AIOS_TURN_TIMEOUT_MS", "9000"],
+          ["AIOS_CALL_TIMEOUT_MS", "8000"],
+          ["AIOS_KERNELS", "http://127.0.0.1:8001/, http://127.0.0.1:8002"],
+          ["AIOS_REDIS_URL", "redis://127.0.0.1:6380"]
+        ])))
+      )
+      expect(config).toMatchObject({ turnTimeoutMs: 9000, callTimeoutMs: 8000 })
+      expect(config.kernels).toEqual(["http://127.0.0.1:8001", "http://127.0.0.1:8002"])
+      expect(config.redis).toEqual({ url: "redis://127.0.0.1:6380", prefix: "team" })
+      expect(Either.isLeft(AiosConfig.decode({ redis: { url: "http://127.0.0.1:6379" } }))).toBe(true)
     }))
 
   it.effect("an invalid environment value fails at start-up naming the variable's key and value", () =>

@@ -13,7 +13,7 @@ import { ModelCatalog } from "../../ModelCatalog.js"
 import { Turn } from "../../Turn.js"
 import { CliError } from "../CliError.js"
 import * as Output from "../Output.js"
-import { kernelConfig, stack, toCliError, urlOption } from "./shared.js"
+import { commandConfig, stack, toCliError, urlOption } from "./shared.js"
 
 const modelOption = Options.text("model").pipe(
   Options.withAlias("m"),
@@ -31,7 +31,7 @@ const promptArgs = Args.text({ name: "prompt" }).pipe(
  */
 export const chat = Command.make("chat", { model: modelOption, url: urlOption, prompt: promptArgs }, (args) =>
   Effect.gen(function*() {
-    const config = yield* kernelConfig(args.url)
+    const config = yield* commandConfig(args.url)
     const prompt = args.prompt.join(" ")
     yield* Effect.gen(function*() {
       const catalog = yield* ModelCatalog

@@ -25,7 +25,7 @@ import { CliError } from "../CliError.js"
 import * as ConfigFile from "../ConfigFile.js"
 import * as Output from "../Output.js"
 import * as PluginDir from "../PluginDir.js"
-import { configOption, kernelConfig, PROBE_TIMEOUT_MS, stack, toCliError, urlOption } from "./shared.js"
+import { configOption, kernelConfig, oneKernel, PROBE_TIMEOUT_MS, stack, toCliError, urlOption } from "./shared.js"
 
 /**
  * One check's outcome.
@@ -50,12 +50,6 @@ const pooled = (values: AiosConfig.AiosConfigValues): boolean => values.kernels 
 /** Every kernel the configuration names. */
 const kernelUrls = (values: AiosConfig.AiosConfigValues): ReadonlyArray<string> =>
   values.kernels !== undefined && values.kernels.length > 0 ? values.kernels : [values.baseUrl]
-
-/** `--url` names one kernel: it replaces a configured `kernels` list. */
-const oneKernel = (values: AiosConfig.AiosConfigValues): AiosConfig.AiosConfigValues => {
-  const { kernels: _, ...rest } = values
-  return rest
-}
 
 /** What the kernel checks found: the kernel and models checks, and the model names when there is a list. */
 interface KernelFindings {

@@ -6,26 +6,17 @@
  */
 import * as Command from "@effect/cli/Command"
 import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
-import type * as AiosConfig from "../../AiosConfig.js"
 import { ModelCatalog } from "../../ModelCatalog.js"
 import { rowFor } from "../../openclaw/models.js"
 import * as Output from "../Output.js"
-import { kernelConfig, PROBE_TIMEOUT_MS, stack, table, toCliError, urlOption } from "./shared.js"
+import { commandConfig, PROBE_TIMEOUT_MS, stack, table, toCliError, urlOption } from "./shared.js"
 
 /**
  * @since 0.1.0
  */
 export const models = Command.make("models", { url: urlOption }, ({ url }) =>
   Effect.gen(function*() {
-    const config = yield* Effect.map(
-      kernelConfig(url, { requestTimeoutMs: PROBE_TIMEOUT_MS }),
-      (values): AiosConfig.AiosConfigValues => {
-        if (Option.isNone(url)) return values
-        const { kernels: _, ...one } = values
-        return one
-      }
-    )
+    const config = yield* commandConfig(url, { requestTimeoutMs: PROBE_TIMEOUT_MS })
     const pool = config.kernels !== undefined && config.kernels.length > 0 ? config.kernels : undefined
     const list = yield* Effect.flatMap(ModelCatalog, (catalog) => catalog.list).pipe(
       Effect.provide(stack(config)),

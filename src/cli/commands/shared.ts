@@ -58,10 +58,26 @@ export const kernelConfig = (
     if (Either.isLeft(decoded)) {
       return yield* new CliError({ message: `--url ${JSON.stringify(url.value)} is not an absolute http(s) URL` })
     }
-    // One URL named on the command line replaces a configured pool.
-    const { kernels: _pool, ...one } = values
-    return { ...one, baseUrl: decoded.right }
+    return { ...values, baseUrl: decoded.right }
   })
+
+/**
+ * `--url` names one kernel: it replaces a configured `kernels` list.
+ *
+ * @since 0.2.0
+ */
+export const oneKernel = (values: AiosConfig.AiosConfigValues): AiosConfig.AiosConfigValues => {
+  const { kernels: _, ...rest } = values
+  return rest
+}
+
+/**
+ * The configuration a command runs with: the environment, then `--url` replacing the kernel (and any pool).
+ *
+ * @since 0.2.0
+ */
+export const commandConfig = (url: Option.Option<string>, base: AiosConfig.AiosConfigInput = {}) =>
+  Effect.map(kernelConfig(url, base), (values) => (Option.isSome(url) ? oneKernel(values) : values))
 
 const configErrorText = (e: unknown): string => {
   const text = String(e)
