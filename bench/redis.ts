@@ -7,7 +7,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import { spawn, spawnSync } from "node:child_process"
-import { createServer } from "node:net"
+import { freePort } from "../test/util.js"
 import * as Aios from "../src/Aios.js"
 import type * as AiosConfig from "../src/AiosConfig.js"
 import * as Llm from "../src/Llm.js"
@@ -18,16 +18,7 @@ import { percentile, sample, type BenchRow } from "./util.js"
 const N = 400
 const name = "Llm.generate, limits in Redis vs in memory (p50)"
 
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const s = createServer()
-    s.once("error", reject)
-    s.listen(0, "127.0.0.1", () => {
-      const address = s.address()
-      const port = typeof address === "object" && address !== null ? address.port : 0
-      s.close(() => resolve(port))
-    })
-  })
+
 
 const startRedis = async (port: number) => {
   const child = spawn(

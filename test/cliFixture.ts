@@ -9,24 +9,13 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { randomUUID } from "node:crypto"
 import { mkdir, rm, writeFile } from "node:fs/promises"
-import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import * as Path from "node:path"
 import { run } from "../src/cli/Cli.js"
 import * as Output from "../src/cli/Output.js"
 import { type Handle, startReferenceKernel } from "../src/testing/ReferenceKernel.js"
 
-/** A loopback URL where nothing listens (a port that was just freed). */
-export const deadUrl = (): Promise<string> =>
-  new Promise((resolve, reject) => {
-    const s = createServer()
-    s.once("error", reject)
-    s.listen(0, "127.0.0.1", () => {
-      const address = s.address()
-      const port = typeof address === "object" && address !== null ? address.port : 0
-      s.close(() => resolve(`http://127.0.0.1:${port}`))
-    })
-  })
+export { deadUrl } from "./util.js"
 
 /** Runs a CLI program with `output` as its Output and `env` as the whole environment (nothing from `process.env`). */
 export const inProcess = (output: Output.Service, env: Record<string, string> = {}) =>

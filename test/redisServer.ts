@@ -3,7 +3,7 @@
  * tests: started, killed, paused and restarted by them. No persistence, so nothing is left behind.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process"
-import { createServer } from "node:net"
+import { freePort } from "./util.js"
 
 /** Whether `redis-server` is on PATH; the Redis test files skip without it. */
 export const redisAvailable: boolean = spawnSync("redis-server", ["--version"], { stdio: "ignore" }).status === 0
@@ -13,17 +13,7 @@ export const skipNote = "redis-server not found: skipped; install it with `apt-g
 
 if (!redisAvailable) console.warn(skipNote)
 
-/** A loopback port that was just free. */
-export const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const s = createServer()
-    s.once("error", reject)
-    s.listen(0, "127.0.0.1", () => {
-      const address = s.address()
-      const port = typeof address === "object" && address !== null ? address.port : 0
-      s.close(() => resolve(port))
-    })
-  })
+export { freePort }
 
 export interface RedisServer {
   readonly port: number

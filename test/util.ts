@@ -39,8 +39,8 @@ export const backendStack = (
     Layer.provideMerge(httpClient)
   )
 
-/** A loopback URL where nothing listens (a port that was just freed). */
-export const deadUrl = (): Promise<string> =>
+/** A loopback port that was just free. */
+export const freePort = (): Promise<number> =>
   import("node:net").then(({ createServer }) =>
     new Promise((resolve, reject) => {
       const s = createServer()
@@ -48,10 +48,13 @@ export const deadUrl = (): Promise<string> =>
       s.listen(0, "127.0.0.1", () => {
         const address = s.address()
         const port = typeof address === "object" && address !== null ? address.port : 0
-        s.close(() => resolve(`http://127.0.0.1:${port}`))
+        s.close(() => resolve(port))
       })
     })
   )
+
+/** A loopback URL where nothing listens (a port that was just freed). */
+export const deadUrl = (): Promise<string> => freePort().then((port) => `http://127.0.0.1:${port}`)
 
 /** A native `read` tool, as native tool tests send it (each backend renders it in its wire format). */
 export const nativeReadTool: Backend.Tool = {

@@ -134,10 +134,11 @@ export const makeAiosProvider = (
   let runtime: ManagedRuntime.ManagedRuntime<Aios.Services, AiosConfig.AiosConfigError> | undefined
   // Tracing off: nobody reads this runtime's spans, and each would cost the turn a span and trace headers.
   // node:http rather than undici: its agents are destroyed synchronously, and the bundled plugin stays small.
+  // Keep-alive agents, so a turn reuses a connection rather than opening one (Node's `Agent` default is not to).
   const getRuntime = () =>
     runtime ??= ManagedRuntime.make(
       Aios.layer(options).pipe(
-        Layer.provide(NodeHttpClient.layer),
+        Layer.provide(NodeHttpClient.layerWithoutAgent.pipe(Layer.provide(NodeHttpClient.makeAgentLayer({ keepAlive: true })))),
         Layer.provide(Layer.merge(hostLogger(logger), Layer.setTracerEnabled(false)))
       )
     )
