@@ -117,12 +117,17 @@ const abortedBy = (signals: ReadonlyArray<AbortSignal>): Effect.Effect<never, un
 
 /** The caller's options and signal; the options themselves are checked by `Llm`. */
 const signalOf = (options: unknown): Either.Either<AbortSignal | undefined, Llm.LlmError> => {
-  if (options === null || typeof options !== "object" || !("signal" in options) || options.signal === undefined) {
-    return Either.right(undefined)
+  try {
+    if (options === null || typeof options !== "object" || !("signal" in options) || options.signal === undefined) {
+      return Either.right(undefined)
+    }
+    return options.signal instanceof AbortSignal
+      ? Either.right(options.signal)
+      : Either.left(invalidRequest("Invalid LLM call: signal: expected an AbortSignal"))
+  } catch (e) {
+    // A getter that throws, a hostile Proxy: the caller's mistake, told as one, never a synchronous throw.
+    return Either.left(invalidRequest(`Invalid LLM call: options could not be read (${e instanceof Error ? e.message : String(e)})`))
   }
-  return options.signal instanceof AbortSignal
-    ? Either.right(options.signal)
-    : Either.left(invalidRequest("Invalid LLM call: signal: expected an AbortSignal"))
 }
 
 /**

@@ -96,6 +96,36 @@ describe("createLlm (Promise facade)", () => {
     expect(kernel.count("/query") + kernel.count("/core/llms/list")).toBe(0)
   })
 
+  it("careless callers: a getter that throws or a hostile Proxy never throws synchronously; INVALID_REQUEST, nothing sent", async () => {
+    const llm = client()
+    const hostile = new Proxy({}, {
+      get: () => {
+        throw new Error("proxy get")
+      },
+      has: () => {
+        throw new Error("proxy has")
+      },
+      ownKeys: () => {
+        throw new Error("proxy keys")
+      }
+    })
+    const cases: ReadonlyArray<unknown> = [
+      { model: "echo", get prompt(): string { throw new Error("prompt getter") } },
+      { prompt: "x", model: "echo", get signal(): AbortSignal { throw new Error("signal getter") } },
+      { model: "echo", messages: [{ role: "user", get content(): string { throw new Error("content getter") } }] },
+      hostile
+    ]
+    for (const options of cases) {
+      let call: Promise<unknown> | undefined
+      expect(() => (call = llm.generate(options as { prompt: string }))).not.toThrow()
+      await expect(call).rejects.toMatchObject({ code: "INVALID_REQUEST", message: expect.stringContaining("could not be read") })
+      await expect(llm.stream(options as { prompt: string })[Symbol.asyncIterator]().next()).rejects.toMatchObject({
+        code: "INVALID_REQUEST"
+      })
+    }
+    expect(kernel.count("/query")).toBe(0)
+  })
+
   it("abort through signal: the call rejects with the abort reason while the kernel hangs, and its request is closed", async () => {
     kernel.script({ _tag: "Hang" })
     const llm = client()

@@ -27,8 +27,19 @@ export const Options = Schema.Struct({
 })
 export type Options = typeof Options.Type
 
-/** Decodes `input`; the left side lists each problem, its path first. */
+/** What a caller's getter or Proxy threw while its options were read. */
+const unreadable = (e: unknown): ReadonlyArray<string> => [
+  `options could not be read (${e instanceof Error ? e.message : String(e)})`
+]
+
+/**
+ * Decodes `input`; the left side lists each problem, its path first. The options are read once, here (decoding
+ * copies them): a getter that throws or a hostile Proxy is a problem named in words, never a throw.
+ */
 export const validate = (input: unknown): Either.Either<Options, ReadonlyArray<string>> =>
+  Either.flatMap(Either.try({ try: () => decode(input), catch: unreadable }), (decoded) => decoded)
+
+const decode = (input: unknown): Either.Either<Options, ReadonlyArray<string>> =>
   Schema.decodeUnknownEither(Options, { errors: "all", onExcessProperty: "ignore" })(input ?? {}).pipe(
     Either.mapLeft((e) =>
       ParseResult.ArrayFormatter.formatErrorSync(e).map((i) =>
