@@ -13,7 +13,6 @@ import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import * as Tracer from "effect/Tracer"
-import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as fc from "fast-check"
 import * as Aios from "../src/Aios.js"
 import type * as AiosConfig from "../src/AiosConfig.js"
@@ -21,14 +20,10 @@ import { estimateTokens } from "../src/Backend.js"
 import * as BackendError from "../src/BackendError.js"
 import * as Llm from "../src/Llm.js"
 import * as ReferenceKernel from "../src/testing/ReferenceKernel.js"
-import { configFor } from "./util.js"
+import { aiosStack } from "./util.js"
 
 const stack = (options: ReferenceKernel.Options = {}, config: AiosConfig.AiosConfigInput = {}) =>
-  Llm.layer.pipe(
-    Layer.provideMerge(Aios.layerWith(configFor(config))),
-    Layer.provideMerge(ReferenceKernel.layer(options)),
-    Layer.provide(NodeHttpClient.layerUndici)
-  )
+  Llm.layer.pipe(Layer.provideMerge(aiosStack(options, config)))
 
 const withStack = (options: ReferenceKernel.Options = {}, config: AiosConfig.AiosConfigInput = {}) =>
 <A, E>(effect: Effect.Effect<A, E, Aios.Services | Llm.Llm | ReferenceKernel.ReferenceKernel>) =>

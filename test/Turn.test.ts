@@ -1,26 +1,15 @@
-import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { describe, expect, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
-import * as Aios from "../src/Aios.js"
 import type * as AiosConfig from "../src/AiosConfig.js"
 import * as ReferenceKernel from "../src/testing/ReferenceKernel.js"
 import type * as ToolTags from "../src/ToolTags.js"
 import { estimateTokens } from "../src/Backend.js"
 import { Turn, type TurnEvent, type TurnRequest } from "../src/Turn.js"
-import { configFor } from "./util.js"
+import { withAiosStack } from "./util.js"
 
-const stack = (options: ReferenceKernel.Options = {}, config: AiosConfig.AiosConfigInput = {}) =>
-  Aios.layerWith(configFor(config)).pipe(
-    Layer.provideMerge(ReferenceKernel.layer(options)),
-    Layer.provide(NodeHttpClient.layerUndici)
-  )
-
-const withStack = (options: ReferenceKernel.Options = {}, config: AiosConfig.AiosConfigInput = {}) =>
-<A, E>(effect: Effect.Effect<A, E, Aios.Services | ReferenceKernel.ReferenceKernel>) =>
-  Effect.provide(effect, stack(options, config))
+const withStack = withAiosStack
 
 const run = (request: TurnRequest) =>
   Effect.flatMap(Turn, (turn) => Stream.runCollect(turn.run(request))).pipe(Effect.map(Chunk.toReadonlyArray))

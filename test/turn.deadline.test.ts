@@ -15,7 +15,7 @@ import * as AiosConfig from "../src/AiosConfig.js"
 import * as ReferenceKernel from "../src/testing/ReferenceKernel.js"
 import { Turn, type TurnRequest } from "../src/Turn.js"
 import type * as TurnRetry from "../src/TurnRetry.js"
-import { configFor, deadUrl } from "./util.js"
+import { aiosStack, deadUrl } from "./util.js"
 
 const quiet = Logger.remove(Logger.defaultLogger)
 
@@ -23,11 +23,7 @@ const withKernel = (options: ReferenceKernel.Options, config: AiosConfig.AiosCon
 <A, E>(effect: Effect.Effect<A, E, Aios.Services | ReferenceKernel.ReferenceKernel>) =>
   Effect.provide(
     effect,
-    Aios.layerWith(configFor(config)).pipe(
-      Layer.provideMerge(ReferenceKernel.layer(options)),
-      Layer.provide(NodeHttpClient.layerUndici),
-      Layer.provide(quiet)
-    )
+    aiosStack(options, config).pipe(Layer.provide(quiet))
   )
 
 const withConfig = (config: AiosConfig.AiosConfigInput) => <A, E>(effect: Effect.Effect<A, E, Aios.Services>) =>

@@ -1,16 +1,13 @@
-import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { describe, expect, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
 import * as fc from "fast-check"
-import * as Aios from "../src/Aios.js"
-import type * as AiosConfig from "../src/AiosConfig.js"
 import { makeThinkSplitter, type Piece } from "../src/internal/turn/think.js"
+import type * as AiosConfig from "../src/AiosConfig.js"
 import * as ReferenceKernel from "../src/testing/ReferenceKernel.js"
 import { Turn, type TurnEvent } from "../src/Turn.js"
-import { configFor } from "./util.js"
+import { aiosStack } from "./util.js"
 
 /** An independent oracle: sections by regular expression (an unclosed one runs to the end). */
 const oracle = (s: string) => {
@@ -71,11 +68,7 @@ describe("think splitter", () => {
   })
 })
 
-const stack = (options: ReferenceKernel.Options, config: AiosConfig.AiosConfigInput) =>
-  Aios.layerWith(configFor(config)).pipe(
-    Layer.provideMerge(ReferenceKernel.layer(options)),
-    Layer.provide(NodeHttpClient.layerUndici)
-  )
+const stack = aiosStack
 
 const turnEvents = (reply: string, options: ReferenceKernel.Options, config: AiosConfig.AiosConfigInput) =>
   Effect.gen(function*() {

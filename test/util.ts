@@ -3,6 +3,7 @@ import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as AiosBackend from "../src/AiosBackend.js"
+import * as Aios from "../src/Aios.js"
 import * as AiosConfig from "../src/AiosConfig.js"
 import type * as Backend from "../src/Backend.js"
 import * as ModelCatalog from "../src/ModelCatalog.js"
@@ -38,6 +39,18 @@ export const backendStack = (
     Layer.provideMerge(kernelWithConfig(options, config)),
     Layer.provideMerge(httpClient)
   )
+
+/** The whole `Aios` stack (on undici) over a reference kernel it starts, with an `AiosConfig` pointing at it. */
+export const aiosStack = (options: ReferenceKernel.Options = {}, config: AiosConfig.AiosConfigInput = {}) =>
+  Aios.layerWith(configFor(config)).pipe(
+    Layer.provideMerge(ReferenceKernel.layer(options)),
+    Layer.provide(NodeHttpClient.layerUndici)
+  )
+
+/** Runs an effect on `aiosStack`. */
+export const withAiosStack = (options: ReferenceKernel.Options = {}, config: AiosConfig.AiosConfigInput = {}) =>
+<A, E>(effect: Effect.Effect<A, E, Aios.Services | ReferenceKernel.ReferenceKernel>) =>
+  Effect.provide(effect, aiosStack(options, config))
 
 /** A loopback port that was just free. */
 export const freePort = (): Promise<number> =>
