@@ -1,16 +1,20 @@
 /**
- * Builds `dist/openclaw-plugin/`: the OpenClaw plugin as one self-contained folder — the entry bundled into a single
- * `index.js` (effect and the rest inlined; only Node built-ins imported), a `package.json` that declares no
- * dependencies, and `openclaw.plugin.json`.
+ * Builds `dist/openclaw-plugin/`: the OpenClaw plugin as one self-contained folder — the library bundled into a
+ * single `aios.js` (effect and the rest inlined; only Node built-ins imported), a small entry `index.js` that loads
+ * it, a `package.json` that declares no dependencies, and `openclaw.plugin.json`.
  *
  * Why: OpenClaw 2026.9.6 copies and hashes a plugin's declared dependencies, whole, every time it starts a plugin
- * instance (`capturePluginGenerationArtifact`), and `api.runtime.llm.complete` starts one per call. From the
- * package root (effect, @effect/platform, … in `dependencies`) that is seconds of blocked event loop per call;
- * from this folder there is nothing to copy but the one file.
+ * instance (`capturePluginGenerationArtifact`), and `api.runtime.llm.complete` starts one per call, each from a
+ * fresh copy of the folder. From the package root (effect, @effect/platform, … in `dependencies`) that is seconds
+ * of blocked event loop per call; from this folder there is nothing to copy but two files. And since every copy has
+ * a new path, Node would load (parse, run and keep) the library again for each call: the entry loads it once per
+ * process and build instead, keyed by its content hash. Each plugin instance still builds and disposes its own
+ * runtime (`register`, `dispose`); only the code is shared.
  *
  * Run after `tsc` (it bundles `dist/openclaw/index.js`): `tsx scripts/bundlePlugin.ts [outDir]`.
  */
 import { build } from "esbuild"
+import { createHash } from "node:crypto"
 import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { isBuiltin } from "node:module"
 import * as path from "node:path"
@@ -24,7 +28,21 @@ const optional = new Set(["supports-color"])
 /** Where the folder goes by default. */
 export const defaultOutDir = path.join(root, "dist", "openclaw-plugin")
 
-/** Bundles the plugin into `outDir`; returns the entry's size in bytes. */
+/** The bundled library, beside the entry. */
+const LIBRARY = "aios.js"
+
+/** The entry: the library, loaded once per process for a given build (`id`, its content hash). */
+const entrySource = (id: string): string =>
+  [
+    "// The effect-aios OpenClaw plugin. The library is loaded once per process and build, not once per copy of this",
+    "// folder (OpenClaw makes one per plugin instance): see scripts/bundlePlugin.ts in effect-aios.",
+    "import { createRequire } from \"node:module\";",
+    `const library = Symbol.for(${JSON.stringify(`effect-aios/openclaw-plugin/${id}`)});`,
+    `export default (globalThis[library] ??= createRequire(import.meta.url)(${JSON.stringify(`./${LIBRARY}`)})).default;`,
+    ""
+  ].join("\n")
+
+/** Bundles the plugin into `outDir`; returns the library's size in bytes. */
 export const bundlePlugin = async (outDir: string = defaultOutDir): Promise<number> => {
   const entry = path.join(root, "dist", "openclaw", "index.js")
   const pkg = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8")) as { name: string; version: string }
@@ -32,12 +50,12 @@ export const bundlePlugin = async (outDir: string = defaultOutDir): Promise<numb
   mkdirSync(outDir, { recursive: true })
   const result = await build({
     entryPoints: [entry],
-    outfile: path.join(outDir, "index.js"),
+    outfile: path.join(outDir, LIBRARY),
     bundle: true,
     platform: "node",
     format: "esm",
     target: "node22",
-    // Fewer bytes to read, hash and parse per plugin instance. Identifiers are not renamed, so stack traces stay
+    // Fewer bytes to copy and hash per plugin instance (and to parse, once). Identifiers are not renamed, so stack traces stay
     // readable without `keepNames` (whose per-function calls would run at every load).
     minifyWhitespace: true,
     minifySyntax: true,
@@ -71,11 +89,13 @@ export const bundlePlugin = async (outDir: string = defaultOutDir): Promise<numb
     }\n`
   )
   copyFileSync(path.join(root, "openclaw.plugin.json"), path.join(outDir, "openclaw.plugin.json"))
-  return readFileSync(path.join(outDir, "index.js")).length
+  const library = readFileSync(path.join(outDir, LIBRARY))
+  writeFileSync(path.join(outDir, "index.js"), entrySource(createHash("sha256").update(library).digest("hex").slice(0, 16)))
+  return library.length
 }
 
 if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const outDir = process.argv[2] !== undefined ? path.resolve(process.argv[2]) : defaultOutDir
   const bytes = await bundlePlugin(outDir)
-  console.log(`wrote ${path.relative(process.cwd(), outDir) || "."}/ (index.js ${(bytes / 1024).toFixed(0)} KiB)`)
+  console.log(`wrote ${path.relative(process.cwd(), outDir) || "."}/ (${LIBRARY} ${(bytes / 1024).toFixed(0)} KiB)`)
 }

@@ -1,7 +1,8 @@
 /**
  * The bundled plugin folder (scripts/bundlePlugin.ts), without OpenClaw: self-contained, and the same plugin.
  * OpenClaw copies a plugin's declared dependencies on every instance it starts, so the folder must declare none
- * and its entry must import nothing but Node built-ins.
+ * and its files must import nothing but Node built-ins (and the entry, the library beside it). OpenClaw also loads
+ * every instance from a fresh copy of the folder, so copies must share one loaded library.
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { existsSync, readFileSync } from "node:fs"
@@ -43,8 +44,8 @@ describe("the bundled OpenClaw plugin folder", () => {
     )
   })
 
-  it("imports only Node built-ins", () => {
-    const source = readFileSync(path.join(dir, "index.js"), "utf8")
+  it.each(["index.js", "aios.js"])("%s imports only Node built-ins (and the entry, the library)", (file) => {
+    const source = readFileSync(path.join(dir, file), "utf8")
     const specifiers = [
       ...source.matchAll(/\bfrom\s*"([^"]+)"/g),
       ...source.matchAll(/\bimport\s*"([^"]+)"/g),
@@ -53,9 +54,36 @@ describe("the bundled OpenClaw plugin folder", () => {
       ...source.matchAll(/require\(\s*"([^"]+)"\s*\)/g)
     ].map((m) => m[1]!)
     // debug's optional colour support, tried inside try/catch.
-    const outside = specifiers.filter((s) => !isBuiltin(s) && s !== "supports-color")
+    const outside = specifiers.filter((s) => !isBuiltin(s) && s !== "supports-color" && !(file === "index.js" && s === "./aios.js"))
     expect(specifiers.length).toBeGreaterThan(0)
     expect(outside).toEqual([])
+  })
+
+  it("loads the library once for any number of copies of the folder, and again for another build", async () => {
+    const copies = await Promise.all([1, 2].map(async (n) => {
+      const copy = path.join(dir, `copy-${n}`)
+      await fs.mkdir(copy)
+      for (const file of ["index.js", "aios.js", "package.json"]) await fs.copyFile(path.join(dir, file), path.join(copy, file))
+      return copy
+    }))
+    const load = async (folder: string) =>
+      ((await import(pathToFileURL(path.join(folder, "index.js")).href)) as { default: unknown }).default
+    const [first, second] = [await load(copies[0]!), await load(copies[1]!)]
+    expect(first).toBeDefined()
+    expect(second).toBe(first)
+    // A different library (another build) is not taken for this one.
+    await fs.appendFile(path.join(copies[1]!, "aios.js"), "\n// another build\n")
+    const rebuilt = path.join(dir, "copy-3")
+    await fs.mkdir(rebuilt)
+    await fs.copyFile(path.join(copies[1]!, "aios.js"), path.join(rebuilt, "aios.js"))
+    await fs.copyFile(path.join(dir, "package.json"), path.join(rebuilt, "package.json"))
+    await fs.writeFile(
+      path.join(rebuilt, "index.js"),
+      readFileSync(path.join(dir, "index.js"), "utf8").replace(/openclaw-plugin\/[0-9a-f]+/, "openclaw-plugin/0000000000000000")
+    )
+    const other = await load(rebuilt)
+    expect((other as { id: string }).id).toBe("aios")
+    expect(other).not.toBe(first)
   })
 
   it("is the plugin: register gives the aios provider, whose stream answers from the kernel", async () => {
