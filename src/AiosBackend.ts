@@ -262,20 +262,21 @@ export const make: Effect.Effect<Backend.Service, never, HttpClient.HttpClient |
       schema: Schema.Schema<A, I>,
       endpoint: string,
       model: string | undefined,
-      timeoutMs: number
+      timeoutMs: number,
+      deadline?: Backend.Deadline
     ): Effect.Effect<A, BackendError.BackendError> => {
       const target = { url, model, endpoint }
       const decode = Http.decodeJson(schema, target)
-      return Effect.suspend(() => http.execute(request())).pipe(
-        Effect.mapError(Http.unreachable(target)),
-        Effect.flatMap((response) => readBody(response, target)),
-        Effect.flatMap(decode),
-        Effect.scoped,
-        // The kernel answers in one piece: one limit bounds the whole call, the shorter of the two.
-        timeoutMs <= config.callTimeoutMs
-          ? Http.timeout(target, timeoutMs)
-          : Http.timeout(target, config.callTimeoutMs, "callTimeoutMs")
-      )
+      // The kernel answers in one piece: one limit bounds the whole call, the shortest of the idle timeout, the
+      // call's and the turn's deadlines.
+      return Effect.flatMap(Http.limits(timeoutMs, config.callTimeoutMs, deadline), (bounds) =>
+        Effect.suspend(() => http.execute(request())).pipe(
+          Effect.mapError(Http.unreachable(target)),
+          Effect.flatMap((response) => readBody(response, target)),
+          Effect.flatMap(decode),
+          Effect.scoped,
+          Http.within(target, bounds)
+        ))
     }
 
     const status: Backend.Service["status"] = Effect.flatMap(
@@ -349,7 +350,8 @@ export const make: Effect.Effect<Backend.Service, never, HttpClient.HttpClient |
           QueryResponseBody,
           "/query",
           request.model,
-          request.timeoutMs ?? config.requestTimeoutMs
+          request.timeoutMs ?? config.requestTimeoutMs,
+          request.deadline
         )),
         Effect.flatMap(({ response }) =>
           response.status_code === 200 && response.error === null

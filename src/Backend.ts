@@ -142,6 +142,23 @@ export interface Request {
   readonly temperature?: number | undefined
   /** Overrides `requestTimeoutMs` for this call. */
   readonly timeoutMs?: number | undefined
+  /**
+   * The turn's deadline, when the call is one attempt of a turn: the call ends by `atMs` (on the `Clock`) or fails
+   * with `BackendTimeout` naming `turnTimeoutMs`, like its own time limits, which it shortens.
+   */
+  readonly deadline?: Deadline | undefined
+}
+
+/**
+ * A turn's deadline, as its calls see it.
+ *
+ * @since 0.2.0
+ */
+export interface Deadline {
+  /** When the turn must be over, in `Clock` milliseconds. */
+  readonly atMs: number
+  /** The configured length (`turnTimeoutMs`), for messages. */
+  readonly timeoutMs: number
 }
 
 /**

@@ -235,7 +235,7 @@ export const make: Effect.Effect<
     // Per run (a retry runs the stream again): the call's deadline starts now.
     return Stream.unwrapScoped(
       Effect.gen(function*() {
-        const bounds = yield* Http.limits(timeoutMs, config.callTimeoutMs)
+        const bounds = yield* Http.limits(timeoutMs, config.callTimeoutMs, request.deadline)
         const finishedAt = yield* Ref.make<number | undefined>(undefined)
         return reply(yield* send(build, model, bounds), target, bounds, finishedAt)
       })

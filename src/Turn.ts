@@ -13,6 +13,7 @@
  */
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -83,8 +84,6 @@ export interface TurnRequest {
   readonly onRetry?: ((retry: { readonly attempt: number; readonly delayMs: number }) => void) | undefined
   /** Told once how a failed turn ended: attempts, time, why (see `TurnRetry.Outcome`). */
   readonly onGiveUp?: ((outcome: Outcome) => void) | undefined
-  /** Aborting it interrupts the turn at once (its request, or its retry wait). */
-  readonly signal?: AbortSignal | undefined
 }
 
 /**
@@ -384,8 +383,11 @@ export const make: Effect.Effect<Service, never, Backend.Backend | ModelCatalog 
           calls: 0,
           warnings: []
         }
-        // Validated before the call: a name the kernel does not serve hangs or fails it late.
-        const attempt = Stream.unwrap(Effect.as(catalog.require(prepared.call.model), backend.stream(prepared.call)))
+        // Validated before the call: a name the kernel does not serve hangs or fails it late. Both end by the
+        // turn's deadline: the list wait here, the call by its own limits.
+        const call: Backend.Request = { ...prepared.call, deadline: meta.deadline }
+        const listed = withinDeadline(catalog.require(call.model), call.model, meta.deadline)
+        const attempt = Stream.unwrap(Effect.as(listed, backend.stream(call)))
         return retry.retryStream(attempt, meta).pipe(
           Stream.mapAccumEffect(state, step(prepared, meta)),
           Stream.mapConcat((events) => events)
@@ -400,18 +402,7 @@ export const make: Effect.Effect<Service, never, Backend.Backend | ModelCatalog 
           turn: request.turn ?? `turn${++turns}`,
           model: request.model,
           onRetry: request.onRetry,
-          signal: request.signal,
-          deadline: {
-            atMs: now + config.turnTimeoutMs,
-            timeoutMs: config.turnTimeoutMs,
-            expired: () =>
-              new BackendError.BackendTimeout({
-                url: backend.url,
-                model: request.model,
-                timeoutMs: config.turnTimeoutMs,
-                setting: "turnTimeoutMs"
-              })
-          },
+          deadline: { atMs: now + config.turnTimeoutMs, timeoutMs: config.turnTimeoutMs },
           // A refusal of native tools is not the end: the turn goes on as tags below.
           onGiveUp: (outcome) => {
             if (!(prepared.mode === "native" && outcome.kind === "tools_unsupported")) request.onGiveUp?.(outcome)
@@ -425,6 +416,19 @@ export const make: Effect.Effect<Service, never, Backend.Backend | ModelCatalog 
           )
         )
       }))
+
+    /** `effect`, failing with the turn's timeout once its deadline passes. */
+    const withinDeadline = <A>(
+      effect: Effect.Effect<A, BackendError.BackendError>,
+      model: string,
+      deadline: Backend.Deadline | undefined
+    ): Effect.Effect<A, BackendError.BackendError> =>
+      deadline === undefined ? effect : Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        Effect.timeoutFail(effect, {
+          duration: Duration.millis(Math.max(0, deadline.atMs - now)),
+          onTimeout: () =>
+            new BackendError.BackendTimeout({ url: backend.url, model, timeoutMs: deadline.timeoutMs, setting: "turnTimeoutMs" })
+        }))
 
     /** An endpoint without native tools refuses the request before any output: say so, then redo it as tags. */
     const asTags = (prepared: Prepared, meta: Meta, error: BackendError.BackendError) =>

@@ -16,9 +16,12 @@
  *   the host can fall back to another model at once.
  *
  * A turn may also have a deadline (`Meta.deadline`, from `turnTimeoutMs`): a retry whose wait would not end before
- * it is not started, and the attempt in flight when it passes is cut with the deadline's error. When a turn ends
- * in failure, `Meta.onGiveUp` is told how (`Outcome`: attempts, time spent, why it stopped), so that whoever reports
- * the failure can say so (`summary`) and let the caller know whether retrying again makes sense.
+ * it is not started, and an attempt that fails once it has passed ends the turn. The attempts themselves end by it:
+ * a `Backend` call given the deadline (`Request.deadline`) fails with a `BackendTimeout` naming `turnTimeoutMs`
+ * when it passes, under the same timer as its own limits, so a turn pays for no second one. When a turn ends in
+ * failure, `Meta.onGiveUp` is told how (`Outcome`: attempts, time spent, why it stopped), so that whoever reports
+ * the failure can say so (`summary`) and let the caller know whether retrying again makes sense. A caller stops a
+ * turn by interrupting it (an `AbortSignal` given to `Effect.runPromise`, say): a wait ends at once.
  *
  * Which class a failure is in comes from `BackendError.policies`, the one policy table.
  *
@@ -36,6 +39,7 @@ import * as Random from "effect/Random"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import { AiosConfig, defaults } from "./AiosConfig.js"
+import type { Deadline } from "./Backend.js"
 import { type BackendError, type ErrorKind, policies, withRetryAfterMs } from "./BackendError.js"
 import * as RetryAfter from "./RetryAfter.js"
 
@@ -80,27 +84,16 @@ export interface Meta {
   readonly model?: string | undefined
   /** Told of each retry as it is decided (before its wait): for callers that report attempts, e.g. `Llm`'s span. */
   readonly onRetry?: ((retry: { readonly attempt: number; readonly delayMs: number }) => void) | undefined
-  /** The turn's deadline: no wait runs past it, and the attempt in flight is cut when it passes. */
+  /** The turn's deadline: no wait runs past it, and a failure once it has passed ends the turn. */
   readonly deadline?: Deadline | undefined
-  /** Aborting it interrupts the turn at once, in an attempt or a wait. */
-  readonly signal?: AbortSignal | undefined
   /** Told once when the turn ends in failure: how many attempts, how long, and why it stopped. */
   readonly onGiveUp?: ((outcome: Outcome) => void) | undefined
 }
 
-/** A deadline over a whole turn. @since 0.2.0 */
-export interface Deadline {
-  /** When the turn must be over, in `Clock` milliseconds. */
-  readonly atMs: number
-  /** The configured length (`turnTimeoutMs`), for messages. */
-  readonly timeoutMs: number
-  /** The failure of an attempt cut by the deadline. */
-  readonly expired: () => BackendError
-}
-
 /**
  * Why a turn stopped retrying. `refused`: nothing listens, under `onRefused: "fail"`; `deadline`: the next wait
- * would not end before it, or it cut an attempt; `output_started`: output had reached the consumer.
+ * would not end before it, or it had passed when the attempt failed; `output_started`: output had reached the
+ * consumer.
  *
  * @since 0.2.0
  */
@@ -209,6 +202,7 @@ export const decide = (
   remainingMs: number = Number.POSITIVE_INFINITY
 ): Decision => {
   const kind = error.kind
+  if (remainingMs <= 0) return { _tag: "Stop", why: "deadline", kind }
   if (policy.onRefused === "fail" && typeof policy.retryOn !== "function" && isRefused(error)) {
     return { _tag: "Stop", why: "refused", kind }
   }
@@ -259,7 +253,7 @@ interface Tally {
   readonly startedAt: number
   attempts: number
   waitedMs: number
-  /** Set once the outcome was reported (a cut and a stop may race). */
+  /** Set once the outcome was reported. */
   reported: boolean
 }
 
@@ -315,13 +309,14 @@ const scheduleOf = (
   Schedule.identity<BackendError>().pipe(
     Schedule.intersect(Schedule.count),
     Schedule.mapEffect(([error, retries]): Effect.Effect<Decision> =>
-      canRetry()
-        ? Effect.zipWith(
-          policy.jitter === "full" ? Random.next : Effect.succeed(1),
-          remainingMs(meta),
-          (random, remaining) => decide(policy, error, retries, random, remaining)
-        )
-        : Effect.succeed({ _tag: "Stop", why: "output_started", kind: error.kind })
+      Effect.zipWith(
+        policy.jitter === "full" ? Random.next : Effect.succeed(1),
+        remainingMs(meta),
+        (random, remaining): Decision =>
+          remaining > 0 && !canRetry()
+            ? { _tag: "Stop", why: "output_started", kind: error.kind }
+            : decide(policy, error, retries, random, remaining)
+      )
     ),
     Schedule.whileOutput((decision) => decision._tag === "Retry"),
     Schedule.modifyDelay((decision) => Duration.millis(decision._tag === "Retry" ? decision.delayMs : 0)),
@@ -337,32 +332,6 @@ const scheduleOf = (
       )
     )
   )
-
-/** The deadline's cut: fails with its error when it passes (at once if it has), having reported the outcome. */
-const expiry = (policy: Policy, meta: Meta, tally: Tally, deadline: Deadline): Effect.Effect<never, BackendError> =>
-  Effect.flatMap(remainingMs(meta), (remaining) =>
-    Effect.sleep(Duration.millis(Math.max(0, remaining))).pipe(
-      Effect.zipRight(Effect.suspend(() => {
-        const error = deadline.expired()
-        return Effect.zipRight(giveUp(policy, meta, tally, { kind: error.kind, why: "deadline" }), Effect.fail(error))
-      }))
-    ))
-
-/** Interrupts once `signal` fires (at once if it has). */
-const aborted = (signal: AbortSignal): Effect.Effect<never> =>
-  Effect.async<never>((resume) => {
-    const onAbort = () => resume(Effect.interrupt)
-    if (signal.aborted) return onAbort()
-    signal.addEventListener("abort", onAbort, { once: true })
-    return Effect.sync(() => signal.removeEventListener("abort", onAbort))
-  })
-
-/** What ends a turn from outside its attempts: the deadline, the caller's abort, whichever comes first. */
-const cutOf = (policy: Policy, meta: Meta, tally: Tally): Effect.Effect<never, BackendError> | undefined => {
-  const deadline = meta.deadline === undefined ? undefined : expiry(policy, meta, tally, meta.deadline)
-  const abort = meta.signal === undefined ? undefined : aborted(meta.signal)
-  return deadline === undefined ? abort : abort === undefined ? deadline : Effect.raceFirst(deadline, abort)
-}
 
 const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`
 
@@ -419,8 +388,8 @@ export declare namespace TurnRetry {
   export interface Service {
     readonly policy: Policy
     /**
-     * Runs `effect` as one turn: retried per the policy with a fresh budget, within `meta.deadline`; fails with
-     * the last error, or the deadline's.
+     * Runs `effect` as one turn: retried per the policy with a fresh budget, no wait past `meta.deadline`; fails
+     * with the last error.
      */
     readonly retry: <A, E extends BackendError, R>(
       effect: Effect.Effect<A, E, R>,
@@ -428,7 +397,7 @@ export declare namespace TurnRetry {
     ) => Effect.Effect<A, E | BackendError, R>
     /**
      * Runs `stream` as one turn, retried only while it has emitted nothing: once an element reached the
-     * consumer, errors pass through unretried. The deadline cuts it wherever it is.
+     * consumer, errors pass through unretried.
      */
     readonly retryStream: <A, E extends BackendError, R>(
       stream: Stream.Stream<A, E, R>,
@@ -448,12 +417,8 @@ export const makeWith = (options: Partial<Policy> = {}): TurnRetry.Service => {
   return {
     policy: complete,
     retry: <A, E extends BackendError, R>(effect: Effect.Effect<A, E, R>, meta: Meta) =>
-      Effect.flatMap(started, (tally): Effect.Effect<A, E | BackendError, R> => {
-        const attempt: Effect.Effect<A, E, R> = Effect.mapError(effect, (e) => withRequestedDelay(e))
-        const retried = Effect.retry(attempt, scheduleOf(complete, meta, () => true, tally))
-        const cut = cutOf(complete, meta, tally)
-        return cut === undefined ? retried : Effect.raceFirst(retried, cut)
-      }),
+      Effect.flatMap(started, (tally): Effect.Effect<A, E | BackendError, R> =>
+        Effect.retry(Effect.mapError(effect, withRequestedDelay), scheduleOf(complete, meta, () => true, tally))),
     retryStream: <A, E extends BackendError, R>(stream: Stream.Stream<A, E, R>, meta: Meta) =>
       Stream.unwrap(Effect.map(started, (tally): Stream.Stream<A, E | BackendError, R> => {
         let emitted = false
@@ -464,9 +429,7 @@ export const makeWith = (options: Partial<Policy> = {}): TurnRetry.Service => {
             return chunk
           })
         )
-        const retried = Stream.retry(watched, scheduleOf(complete, meta, () => !emitted, tally))
-        const cut = cutOf(complete, meta, tally)
-        return cut === undefined ? retried : Stream.interruptWhen(retried, cut)
+        return Stream.retry(watched, scheduleOf(complete, meta, () => !emitted, tally))
       }))
   }
 }

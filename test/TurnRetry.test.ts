@@ -433,21 +433,27 @@ describe("TurnRetry", () => {
   })
 
   describe("deadline and outcome", () => {
-    /** A deadline `ms` from now on the clock, and the outcomes reported to it. */
+    /**
+     * A deadline `ms` from now on the clock, the outcomes reported to it, and `honour`: an attempt ended by the
+     * deadline with its error, as a backend given `Request.deadline` ends its call.
+     */
     const withDeadline = (ms: number) =>
       Effect.map(Clock.currentTimeMillis, (now) => {
         const outcomes: Array<TurnRetry.Outcome> = []
-        const expired = new BackendTimeout({ url, timeoutMs: ms })
+        const expired = new BackendTimeout({ url, timeoutMs: ms, setting: "turnTimeoutMs" })
         const m: TurnRetry.Meta = {
           turn: "t-deadline",
-          deadline: { atMs: now + ms, timeoutMs: ms, expired: () => expired },
+          deadline: { atMs: now + ms, timeoutMs: ms },
           onGiveUp: (o) => void outcomes.push(o)
         }
-        return { m, outcomes, expired }
+        const honour = <A, E>(attempt: Effect.Effect<A, E>) =>
+          Effect.flatMap(Clock.currentTimeMillis, (at) =>
+            Effect.timeoutFail(attempt, { duration: Duration.millis(Math.max(0, now + ms - at)), onTimeout: () => expired }))
+        return { m, outcomes, expired, honour }
       })
 
     it.effect.prop(
-      "no wait ends past the deadline, a hung attempt is cut at it, and a failed turn reports its outcome once",
+      "no wait ends past the deadline, an attempt ended by it ends the turn, and a failed turn reports its outcome once",
       {
         options: policyArb,
         script: fc.array(failure([...retrying, ...never, "refused"], 120_000), { maxLength: 8 }),
@@ -457,9 +463,9 @@ describe("TurnRetry", () => {
       ({ deadlineMs, hang, options, script }) =>
         Effect.gen(function*() {
           const service = TurnRetry.makeWith(options)
-          const { expired, m, outcomes } = yield* withDeadline(deadlineMs)
+          const { expired, honour, m, outcomes } = yield* withDeadline(deadlineMs)
           const { effect, times } = scripted(script.map(build))
-          const attempt = Effect.flatMap(effect, (ok) => (hang ? Effect.never : Effect.succeed(ok)))
+          const attempt = honour(Effect.flatMap(effect, (ok) => (hang ? Effect.never : Effect.succeed(ok))))
           const fiber = yield* Effect.fork(service.retry(attempt, m))
           yield* TestClock.adjust(Duration.millis(deadlineMs))
           const exit = yield* Fiber.poll(fiber)
@@ -482,13 +488,13 @@ describe("TurnRetry", () => {
         })
     )
 
-    it.effect("a hung stream is cut at the deadline, even after it emitted, with the deadline's error", () =>
+    it.effect("a stream ended by the deadline after it emitted: the deadline's error, and the outcome says deadline", () =>
       Effect.gen(function*() {
         const service = TurnRetry.makeWith({ maxRetries: 3 })
-        const { expired, m, outcomes } = yield* withDeadline(5_000)
+        const { expired, honour, m, outcomes } = yield* withDeadline(5_000)
         const received: Array<number> = []
         const fiber = yield* Effect.fork(
-          service.retryStream(Stream.concat(Stream.make(1, 2), Stream.never), m).pipe(
+          service.retryStream(Stream.concat(Stream.make(1, 2), Stream.fromEffect(honour(Effect.never))), m).pipe(
             Stream.runForEach((n) => Effect.sync(() => received.push(n))),
             Effect.either
           )

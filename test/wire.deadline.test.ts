@@ -5,6 +5,7 @@
  * without `[DONE]` it ends as a success after the grace.
  */
 import { describe, expect, layer } from "@effect/vitest"
+import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
@@ -85,6 +86,18 @@ layer(v1({}, { requestTimeoutMs: 60_000, callTimeoutMs: 5_000 }))("/v1 on the Te
       expect(error).toMatchObject({ _tag: "BackendTimeout", setting: "callTimeoutMs", timeoutMs: 5_000 })
     }))
 
+  it.effect("a turn's deadline sooner than callTimeoutMs ends the call under the same timer, naming turnTimeoutMs", () =>
+    Effect.gen(function*() {
+      yield* fresh
+      ;(yield* ReferenceKernel).scriptEndpoint("/v1/chat/completions", { _tag: "KeepAlive", intervalMs: 5, afterChunks: 1 })
+      const startedAt = yield* Clock.currentTimeMillis
+      const deadline = { atMs: startedAt + 2_000, timeoutMs: 3_000 }
+      const fiber = yield* Effect.fork(fails(streamOf({ model: "echo", messages: user("abcdefgh"), deadline })))
+      const error = yield* runClockUntilDone(fiber, 250)
+      expect(error).toMatchObject({ _tag: "BackendTimeout", setting: "turnTimeoutMs", timeoutMs: 3_000 })
+      expect((yield* Clock.currentTimeMillis) - startedAt).toBeLessThan(2_250)
+    }))
+
   it.effect("the final finish_reason and usage, then an open stream with no [DONE]: a success after the grace", () =>
     Effect.gen(function*() {
       yield* fresh
@@ -162,6 +175,18 @@ describe("AIOS", () => {
         const error = yield* runClockUntilDone(fiber, 500)
         expect(error).toMatchObject({ _tag: "BackendTimeout", timeoutMs: 5_000 })
         expect(error._tag === "BackendTimeout" && error.setting).toBe("requestTimeoutMs")
+      }))
+
+    it.effect("a turn's deadline sooner than both limits ends the call, naming turnTimeoutMs", () =>
+      Effect.gen(function*() {
+        yield* fresh
+        ;(yield* ReferenceKernel).script({ _tag: "KeepAlive", intervalMs: 5 })
+        const startedAt = yield* Clock.currentTimeMillis
+        const deadline = { atMs: startedAt + 2_000, timeoutMs: 3_000 }
+        const fiber = yield* Effect.fork(fails(Backend.call({ model: "echo", messages: user("x"), deadline })))
+        const error = yield* runClockUntilDone(fiber, 500)
+        expect(error).toMatchObject({ _tag: "BackendTimeout", setting: "turnTimeoutMs", timeoutMs: 3_000 })
+        expect((yield* Clock.currentTimeMillis) - startedAt).toBeLessThan(2_500)
       }))
   })
 })

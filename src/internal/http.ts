@@ -167,34 +167,34 @@ const timedOut = (target: Target, timeoutMs: number, setting: BackendError.Timeo
   new BackendError.BackendTimeout({ url: target.url, model: target.model, timeoutMs, setting })
 
 /**
- * A client timeout over a whole effect: `effect` is interrupted (which aborts its HTTP request) and the call fails
- * with `BackendTimeout` naming `setting`. On the `Clock`, so a `TestClock` drives it.
- */
-export const timeout = (target: Target, timeoutMs: number, setting: BackendError.TimeoutSetting = "requestTimeoutMs") =>
-<A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | BackendError.BackendTimeout, R> =>
-  Effect.timeoutFail(effect, { duration: Duration.millis(timeoutMs), onTimeout: timedOut(target, timeoutMs, setting) })
-
-/**
  * The time limits of one call: `idleMs` for each wait (the head, then each piece of the body), and the whole
- * call's deadline, an instant on the `Clock` fixed when the call starts.
+ * call's deadline, an instant on the `Clock` fixed when the call starts: `callTimeoutMs` from then, or the turn's
+ * deadline when that comes first (`setting` and `deadlineMs` name the one that applies, for the error).
  */
 export interface Limits {
   readonly idleMs: number
-  readonly callMs: number
   readonly deadlineAt: number
+  readonly deadlineMs: number
+  readonly setting: "callTimeoutMs" | "turnTimeoutMs"
 }
 
-/** The limits of a call starting now. */
-export const limits = (idleMs: number, callMs: number): Effect.Effect<Limits> =>
-  Effect.map(Clock.currentTimeMillis, (now) => ({ idleMs, callMs, deadlineAt: now + callMs }))
+/** The limits of a call starting now, within `turn` when the call is one attempt of a turn. */
+export const limits = (idleMs: number, callMs: number, turn?: Backend.Deadline | undefined): Effect.Effect<Limits> =>
+  Effect.map(Clock.currentTimeMillis, (now): Limits =>
+    turn !== undefined && turn.atMs < now + callMs
+      ? { idleMs, deadlineAt: turn.atMs, deadlineMs: turn.timeoutMs, setting: "turnTimeoutMs" }
+      : { idleMs, deadlineAt: now + callMs, deadlineMs: callMs, setting: "callTimeoutMs" })
 
-/** `effect` bounded by whichever comes first: the idle timeout from now, or the call's deadline. */
+/**
+ * `effect` bounded by whichever comes first: the idle timeout from now, or the call's deadline. Interruption (and
+ * so a timeout) aborts its HTTP request. On the `Clock`, so a `TestClock` drives it.
+ */
 export const within = (target: Target, bounds: Limits) =>
 <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | BackendError.BackendTimeout, R> =>
   Effect.flatMap(Clock.currentTimeMillis, (now) => {
     const left = Math.max(0, bounds.deadlineAt - now)
     return left < bounds.idleMs
-      ? Effect.timeoutFail(effect, { duration: Duration.millis(left), onTimeout: timedOut(target, bounds.callMs, "callTimeoutMs") })
+      ? Effect.timeoutFail(effect, { duration: Duration.millis(left), onTimeout: timedOut(target, bounds.deadlineMs, bounds.setting) })
       : Effect.timeoutFail(effect, { duration: Duration.millis(bounds.idleMs), onTimeout: timedOut(target, bounds.idleMs, "requestTimeoutMs") })
   })
 
@@ -214,7 +214,7 @@ export const bodyWithin = (target: Target, bounds: Limits, finishedAt: Ref.Ref<n
         const [duration, onTimeout] = finished !== undefined
           ? [Math.max(0, Math.min(finished + graceMs - now, bounds.idleMs, deadline)), ended]
           : deadline < bounds.idleMs
-          ? [deadline, () => Option.some(timedOut(target, bounds.callMs, "callTimeoutMs")())]
+          ? [deadline, () => Option.some(timedOut(target, bounds.deadlineMs, bounds.setting)())]
           : [bounds.idleMs, () => Option.some(timedOut(target, bounds.idleMs, "requestTimeoutMs")())]
         return Effect.timeoutFail(pull, { duration: Duration.millis(duration), onTimeout })
       })

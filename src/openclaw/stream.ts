@@ -214,23 +214,14 @@ const isTerminal = (event: AssistantMessageEvent): boolean => event.type === "do
 // ---------------------------------------------------------------------------------------------------------------
 
 /**
- * One turn as OpenClaw events after `start`: every failure becomes the final `error` event, and an abort
- * interrupts the turn (its HTTP request, or its retry wait: `Turn` takes the signal) and ends it with an `aborted`
- * one.
+ * One turn as OpenClaw events after `start`: every failure becomes the final `error` event.
  *
  * @since 0.2.0
  */
-export const events = (
-  request: TurnRequest,
-  message: AssistantMessage,
-  signal: AbortSignal | undefined
-): Stream.Stream<AssistantMessageEvent, never, Turn> => {
-  if (signal?.aborted) return Stream.make(abortedEvent(message))
+export const events = (request: TurnRequest, message: AssistantMessage): Stream.Stream<AssistantMessageEvent, never, Turn> => {
   let outcome: Outcome | undefined
-  // The turn itself turns the signal into interruption (with its deadline, in one place).
   const told: TurnRequest = {
     ...request,
-    signal,
     onGiveUp: (o) => {
       outcome = o
       request.onGiveUp?.(o)
@@ -240,7 +231,6 @@ export const events = (
     Stream.mapAccum<Builder, TurnEvent, ReadonlyArray<AssistantMessageEvent>>({ message, openText: undefined }, step),
     Stream.mapConcat(identity),
     Stream.catchAllCause((cause) => Stream.make(failed(message, cause, outcome))),
-    // Nothing after the terminal event, even an abort that lands just after `done`.
     Stream.takeUntil(isTerminal)
   )
 }
@@ -328,34 +318,36 @@ export const makeStreamFn = (runtime: TurnRuntime): StreamFn =>
     Date.now()
   )
   const queue = Effect.runSync(Queue.unbounded<Take.Take<AssistantMessageEvent>>())
+  // Set as the terminal event is queued (uninterruptibly), so an abort that lands just after it adds nothing.
+  let settled = false
+  const emit = (event: AssistantMessageEvent) =>
+    Effect.uninterruptible(Effect.suspend(() => {
+      settled ||= isTerminal(event)
+      return Queue.offer(queue, Take.of(event))
+    }))
+  const signal = "problem" in checked ? undefined : checked.signal
   const turn = "problem" in checked
-    ? Queue.offerAll(queue, [
-      Take.of(errorEvent(message, {
-        errorMessage: `effect-aios was given an invalid request: ${checked.problem}. Nothing was sent.`,
-        errorCode: Failover.invalidRequestCode,
-        errorType: "invalid_request_error"
-      })),
-      Take.end
-    ])
-    : Effect.suspend(runtime).pipe(
-      Effect.flatMap((rt) =>
-        Effect.provide(
-          Effect.suspend(() =>
-            Stream.runIntoQueue(
-              events({ model: checked.model.id, context: checked.context, turn: checked.sessionId }, message, checked.signal),
-              queue
-            )
-          ),
-          rt
-        )
-      )
-    )
-  const program = Queue.offer(queue, Take.of<AssistantMessageEvent>({ type: "start", partial: message })).pipe(
+    ? emit(errorEvent(message, {
+      errorMessage: `effect-aios was given an invalid request: ${checked.problem}. Nothing was sent.`,
+      errorCode: Failover.invalidRequestCode,
+      errorType: "invalid_request_error"
+    }))
+    : signal?.aborted
+    ? emit(abortedEvent(message))
+    : Effect.flatMap(Effect.suspend(runtime), (rt) =>
+      Effect.provide(
+        Stream.runForEach(events({ model: checked.model.id, context: checked.context, turn: checked.sessionId }, message), emit),
+        rt
+      ))
+  const program = emit({ type: "start", partial: message }).pipe(
     Effect.zipRight(turn),
-    Effect.catchAllCause((cause) => Queue.offerAll(queue, [Take.of(failed(message, cause)), Take.end])),
-    Effect.as(message)
+    Effect.catchAllCause((cause) => emit(failed(message, cause))),
+    // The caller's abort interrupts the turn wherever it is (its request, a retry wait): `aborted`, unless the turn
+    // had already ended.
+    Effect.onInterrupt(() => (settled ? Effect.void : emit(abortedEvent(message)))),
+    Effect.ensuring(Queue.offer(queue, Take.end))
   )
-  const result = Effect.runPromise(program)
+  const result = Effect.runPromiseExit(program, signal === undefined ? {} : { signal }).then(() => message)
   const iterable = Stream.toAsyncIterable(Stream.flattenTake(Stream.fromQueue(queue)))
   return { [Symbol.asyncIterator]: () => iterable[Symbol.asyncIterator](), result: () => result }
 }
