@@ -1,9 +1,9 @@
 /**
  * The `Backend` service over an AIOS kernel's HTTP API (`/status`, `/core/llms/list`, `/query`), with the wire
  * formats as Schemas beside it. The kernel answers a call in one piece, so `stream` gives the whole reply as
- * chunks once it is in. Every call has the client timeout (`requestTimeoutMs`, or `callTimeoutMs` when that is
- * shorter: the kernel has none, and can hang), its body is read within `maxResponseBytes`, and interruption aborts
- * the HTTP request. The kernel reports most failures inside an HTTP 200 body (`response.status_code`): they fail
+ * chunks once it is in. Every call has one client timeout (the kernel has none, and can hang), the shortest of
+ * `requestTimeoutMs`, `callTimeoutMs` and the turn's deadline (`Request.deadline`), naming the one that applied; its
+ * body is read within `maxResponseBytes`, and interruption aborts the HTTP request. The kernel reports most failures inside an HTTP 200 body (`response.status_code`): they fail
  * as `BackendRejected` with `inBody: true`, the kernel's words cleared of every secret the client knows (the
  * URL's userinfo, the values `/core/llms/list` revealed).
  *

@@ -7,7 +7,8 @@
  * Timeouts: `requestTimeoutMs` (or `Request.timeoutMs`) bounds the wait for the response head and then every
  * wait for the next bytes of the body: an idle timeout, so a long but live generation is never cut off while a
  * stalled one is. `callTimeoutMs` bounds the whole call, so no byte pattern (a body trickled a byte at a time,
- * keep-alive comments forever) keeps it open past that. A stream whose final `finish_reason` came but no
+ * keep-alive comments forever) keeps it open past that; the turn's deadline (`Request.deadline`), when sooner, takes
+ * its place under the same timer. A stream whose final `finish_reason` came but no
  * `[DONE]` ends as a success a second later (`finishGraceMs`). Interruption (and so a timeout) aborts the HTTP
  * request. A body over `maxResponseBytes` is `MalformedResponse`, and its reading stops.
  *
