@@ -131,13 +131,14 @@ export const makeAiosProvider = (
   const decoded = AiosConfig.decode(options)
   const config = Either.getOrElse(decoded, () => AiosConfig.defaults)
   const logger = host.logger ?? stderrLogger
-  let runtime: ManagedRuntime.ManagedRuntime<Aios.Services, AiosConfig.AiosConfigError> | undefined
+  let runtime: ManagedRuntime.ManagedRuntime<Aios.Services, never> | undefined
   // Tracing off: nobody reads this runtime's spans, and each would cost the turn a span and trace headers.
   // node:http rather than undici: its agents are destroyed synchronously, and the bundled plugin stays small.
   // Keep-alive agents, so a turn reuses a connection rather than opening one (Node's `Agent` default is not to).
+  // Built only when the options decoded (every caller checks first), from the values already decoded.
   const getRuntime = () =>
     runtime ??= ManagedRuntime.make(
-      Aios.layer(options).pipe(
+      Aios.layerWith(Layer.succeed(AiosConfig.AiosConfig, config)).pipe(
         Layer.provide(NodeHttpClient.layerWithoutAgent.pipe(Layer.provide(NodeHttpClient.makeAgentLayer({ keepAlive: true })))),
         Layer.provide(Layer.merge(hostLogger(logger), Layer.setTracerEnabled(false)))
       )
