@@ -319,8 +319,8 @@ export const make: Effect.Effect<Service, never, Backend.Backend | ModelCatalog 
       })
 
     /** One chunk of the reply → the turn events it makes certain (and the warnings it raised, logged). */
-    const step = (prepared: Prepared, meta: Meta) =>
-    (state: State, chunk: Backend.Chunk): Effect.Effect<readonly [State, ReadonlyArray<TurnEvent>], BackendError.BackendError> => {
+    const step = (prepared: Prepared, meta: Meta, state: State) =>
+    (chunk: Backend.Chunk): Effect.Effect<ReadonlyArray<TurnEvent>, BackendError.BackendError> => {
       const events: Effect.Effect<ReadonlyArray<TurnEvent>, BackendError.BackendError> = chunk._tag === "ReasoningDelta"
         ? Effect.sync(() => reasoning(state, chunk.text))
         : Effect.flatMap(Effect.sync(() => closeReasoning(state)), (closed) => {
@@ -335,7 +335,7 @@ export const make: Effect.Effect<Service, never, Backend.Backend | ModelCatalog 
           }
         })
       return Effect.flatMap(events, (out) => {
-        if (state.warnings.length === 0) return Effect.succeed([state, out] as const)
+        if (state.warnings.length === 0) return Effect.succeed(out)
         const warnings = state.warnings
         state.warnings = []
         return Effect.as(
@@ -343,7 +343,7 @@ export const make: Effect.Effect<Service, never, Backend.Backend | ModelCatalog 
             Effect.logWarning(w.message).pipe(
               Effect.annotateLogs({ turn: meta.turn, model: prepared.call.model, ...w.annotations })
             ), { discard: true }),
-          [state, out] as const
+          out
         )
       })
     }
@@ -366,33 +366,30 @@ export const make: Effect.Effect<Service, never, Backend.Backend | ModelCatalog 
 
     /**
      * The reply's events as chunks arrive. One attempt is the model-list check, then the call; the turn's retry
-     * budget and deadline cover them all, and an attempt is retried only until output has started.
+     * budget and deadline cover them all, and an attempt is retried only until output has started. Called once per
+     * run of the turn's stream (inside its `unwrap`), so each run parses with fresh state.
      */
-    const eventsOf = (prepared: Prepared, meta: Meta): Stream.Stream<TurnEvent, BackendError.BackendError> =>
-      Stream.suspend(() => {
-        const state: State = {
-          parser: ToolTags.makeStreamParser({
-            tools: prepared.tools,
-            idGenerator: ids,
-            think: config.thinking === "strip" ? "strip" : "text"
-          }),
-          splitter: config.thinking === "events" ? makeThinkSplitter() : undefined,
-          native: new Map(),
-          reasoningOpen: false,
-          outputChars: 0,
-          calls: 0,
-          warnings: []
-        }
-        // Validated before the call: a name the kernel does not serve hangs or fails it late. Both end by the
-        // turn's deadline: the list wait here, the call by its own limits.
-        const call: Backend.Request = { ...prepared.call, deadline: meta.deadline }
-        const listed = withinDeadline(catalog.require(call.model), call.model, meta.deadline)
-        const attempt = Stream.unwrap(Effect.as(listed, backend.stream(call)))
-        return retry.retryStream(attempt, meta).pipe(
-          Stream.mapAccumEffect(state, step(prepared, meta)),
-          Stream.mapConcat((events) => events)
-        )
-      })
+    const eventsOf = (prepared: Prepared, meta: Meta): Stream.Stream<TurnEvent, BackendError.BackendError> => {
+      const state: State = {
+        parser: ToolTags.makeStreamParser({
+          tools: prepared.tools,
+          idGenerator: ids,
+          think: config.thinking === "strip" ? "strip" : "text"
+        }),
+        splitter: config.thinking === "events" ? makeThinkSplitter() : undefined,
+        native: new Map(),
+        reasoningOpen: false,
+        outputChars: 0,
+        calls: 0,
+        warnings: []
+      }
+      // Validated before the call: a name the kernel does not serve hangs or fails it late. Both end by the turn's
+      // deadline: the list wait here, the call by its own limits.
+      const call: Backend.Request = { ...prepared.call, deadline: meta.deadline }
+      const listed = withinDeadline(catalog.require(call.model), call.model, meta.deadline)
+      const attempt = Stream.unwrap(Effect.as(listed, backend.stream(call)))
+      return Stream.mapConcatEffect(retry.retryStream(attempt, meta), step(prepared, meta, state))
+    }
 
     const run: Service["run"] = (request) =>
       Stream.unwrap(Effect.map(Clock.currentTimeMillis, (now) => {

@@ -1,6 +1,6 @@
 /**
  * The OpenClaw `StreamFn`: runs one `Turn` on the plugin's runtime and maps its events one to one onto OpenClaw's
- * assistant-message events (a `Stream.mapAccum` over the message being built). Translation only: rendering,
+ * assistant-message events (a fold over the message being built). Translation only: rendering,
  * retries and parsing happen in `Turn`; what a failure means to OpenClaw is `failover.ts`.
  *
  * @since 0.2.0
@@ -17,12 +17,10 @@ import type {
 } from "@openclaw/ai"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
-import { identity } from "effect/Function"
+import * as Mailbox from "effect/Mailbox"
 import * as Option from "effect/Option"
-import * as Queue from "effect/Queue"
 import type * as Runtime from "effect/Runtime"
 import * as Stream from "effect/Stream"
-import * as Take from "effect/Take"
 import type * as Backend from "../Backend.js"
 import * as BackendError from "../BackendError.js"
 import { Turn, type TurnEvent, type TurnRequest } from "../Turn.js"
@@ -227,9 +225,14 @@ export const events = (request: TurnRequest, message: AssistantMessage): Stream.
       request.onGiveUp?.(o)
     }
   }
-  return Stream.unwrap(Effect.map(Turn, (t) => t.run(told))).pipe(
-    Stream.mapAccum<Builder, TurnEvent, ReadonlyArray<AssistantMessageEvent>>({ message, openText: undefined }, step),
-    Stream.mapConcat(identity),
+  return Stream.unwrap(Effect.map(Turn, (t) => {
+    let builder: Builder = { message, openText: undefined }
+    return Stream.mapConcat(t.run(told), (event) => {
+      const [next, out] = step(builder, event)
+      builder = next
+      return out
+    })
+  })).pipe(
     Stream.catchAllCause((cause) => Stream.make(failed(message, cause, outcome))),
     Stream.takeUntil(isTerminal)
   )
@@ -302,7 +305,7 @@ const check = (model: unknown, context: unknown, options: unknown): Checked | { 
 }
 
 /**
- * The OpenClaw `StreamFn`. The turn starts on the call, whether or not anyone iterates; events wait in a queue
+ * The OpenClaw `StreamFn`. The turn starts on the call, whether or not anyone iterates; events wait in a mailbox
  * for the consumer. It never throws and its `result()` never rejects: a failure is an `error` event, an abort
  * (`options.signal`) an `aborted` one, emitted at once, also during a retry wait. Arguments it cannot use (a
  * `signal` that is not an `AbortSignal`, a model without a name, a context without messages) are an
@@ -317,13 +320,13 @@ export const makeStreamFn = (runtime: TurnRuntime): StreamFn =>
     "problem" in checked ? { api: "openai-completions", provider: PROVIDER_ID, id: "" } : checked.model,
     Date.now()
   )
-  const queue = Effect.runSync(Queue.unbounded<Take.Take<AssistantMessageEvent>>())
+  const mailbox = Effect.runSync(Mailbox.make<AssistantMessageEvent>())
   // Set as the terminal event is queued (uninterruptibly), so an abort that lands just after it adds nothing.
   let settled = false
   const emit = (event: AssistantMessageEvent) =>
     Effect.uninterruptible(Effect.suspend(() => {
       settled ||= isTerminal(event)
-      return Queue.offer(queue, Take.of(event))
+      return mailbox.offer(event)
     }))
   const signal = "problem" in checked ? undefined : checked.signal
   const turn = "problem" in checked
@@ -345,9 +348,9 @@ export const makeStreamFn = (runtime: TurnRuntime): StreamFn =>
     // The caller's abort interrupts the turn wherever it is (its request, a retry wait): `aborted`, unless the turn
     // had already ended.
     Effect.onInterrupt(() => (settled ? Effect.void : emit(abortedEvent(message)))),
-    Effect.ensuring(Queue.offer(queue, Take.end))
+    Effect.ensuring(mailbox.end)
   )
   const result = Effect.runPromiseExit(program, signal === undefined ? {} : { signal }).then(() => message)
-  const iterable = Stream.toAsyncIterable(Stream.flattenTake(Stream.fromQueue(queue)))
+  const iterable = Stream.toAsyncIterable(Mailbox.toStream(mailbox))
   return { [Symbol.asyncIterator]: () => iterable[Symbol.asyncIterator](), result: () => result }
 }
