@@ -5,9 +5,7 @@
  * started and disposed per `api.runtime.llm.complete` call) plus the built-in transport, and nothing else.
  * The bench sets `aios/*` beside it and beside the built-in provider itself, to show whose the time is.
  */
-import * as fs from "node:fs/promises"
-import * as path from "node:path"
-import { installPlugin, type OpenClawHome } from "./openclawHarness.js"
+import { installPlugin, type OpenClawHome, writeLocalPlugin } from "./openclawHarness.js"
 
 /** The floor plugin's id and provider id. */
 export const FLOOR_ID = "floor"
@@ -58,13 +56,6 @@ const MANIFEST = {
 
 /** Writes the floor plugin into `<home>/plugins/floor` and loads it with `baseUrl` (an OpenAI-compatible `/v1`). */
 export const installFloorPlugin = async (home: OpenClawHome, baseUrl: string): Promise<void> => {
-  const dir = path.join(home.home, "plugins", FLOOR_ID)
-  await fs.mkdir(dir, { recursive: true })
-  await fs.writeFile(path.join(dir, "index.js"), ENTRY)
-  await fs.writeFile(path.join(dir, "openclaw.plugin.json"), JSON.stringify(MANIFEST, null, 2))
-  await fs.writeFile(
-    path.join(dir, "package.json"),
-    JSON.stringify({ name: FLOOR_ID, version: "0.0.0", type: "module", openclaw: { extensions: ["./index.js"], providers: [FLOOR_ID] } }, null, 2)
-  )
+  const dir = await writeLocalPlugin(home, { id: FLOOR_ID, entry: ENTRY, manifest: MANIFEST, providers: [FLOOR_ID] })
   await installPlugin(home, dir, { via: "config", config: { baseUrl } })
 }

@@ -3,9 +3,7 @@
  * CLI command it registers (`openclaw llmprobe`), the one way to run plugin code headless and once. It prints one
  * JSON line per call, with timestamps, so a test can see what the call returned and where the time went.
  */
-import * as fs from "node:fs/promises"
-import * as path from "node:path"
-import { deepMerge, type OpenClawHome, type RunResult } from "./openclawHarness.js"
+import { deepMerge, type OpenClawHome, type RunResult, writeLocalPlugin } from "./openclawHarness.js"
 
 /** The probe plugin's id (and its CLI command). */
 export const PROBE_ID = "llmprobe"
@@ -66,14 +64,7 @@ const MANIFEST = {
  * with the host policy that lets it name a model (`llm.allowModelOverride`).
  */
 export const installProbe = async (home: OpenClawHome): Promise<string> => {
-  const dir = path.join(home.home, "plugins", PROBE_ID)
-  await fs.mkdir(dir, { recursive: true })
-  await fs.writeFile(path.join(dir, "index.js"), ENTRY)
-  await fs.writeFile(path.join(dir, "openclaw.plugin.json"), JSON.stringify(MANIFEST, null, 2))
-  await fs.writeFile(
-    path.join(dir, "package.json"),
-    JSON.stringify({ name: PROBE_ID, version: "0.0.0", type: "module", openclaw: { extensions: ["./index.js"] } }, null, 2)
-  )
+  const dir = await writeLocalPlugin(home, { id: PROBE_ID, entry: ENTRY, manifest: MANIFEST })
   await home.updateConfig((config) => {
     const plugins = (config["plugins"] ?? {}) as { load?: { paths?: Array<string> }; allow?: Array<string> }
     const paths = plugins.load?.paths ?? []

@@ -522,6 +522,26 @@ const withPluginEntry = (
 ): Record<string, unknown> => deepMerge(config, { plugins: { entries: { [id]: patch } } })
 
 /**
+ * Writes a small plugin of the tests' own into `<home>/plugins/<id>`: its entry, manifest and a `package.json`
+ * naming the entry (and the providers, when it has some). Returns the folder; loading it is the caller's.
+ */
+export const writeLocalPlugin = async (
+  home: OpenClawHome,
+  plugin: { readonly id: string; readonly entry: string; readonly manifest: object; readonly providers?: ReadonlyArray<string> }
+): Promise<string> => {
+  const dir = path.join(home.home, "plugins", plugin.id)
+  await fs.mkdir(dir, { recursive: true })
+  await fs.writeFile(path.join(dir, "index.js"), plugin.entry)
+  await fs.writeFile(path.join(dir, "openclaw.plugin.json"), JSON.stringify(plugin.manifest, null, 2))
+  const openclaw = { extensions: ["./index.js"], ...(plugin.providers !== undefined ? { providers: plugin.providers } : {}) }
+  await fs.writeFile(
+    path.join(dir, "package.json"),
+    JSON.stringify({ name: plugin.id, version: "0.0.0", type: "module", openclaw }, null, 2)
+  )
+  return dir
+}
+
+/**
  * Loads the plugin folder `pluginDir` (with `package.json` `openclaw.extensions` and an
  * `openclaw.plugin.json`) into the home. Returns the manifest id. Throws with OpenClaw's output
  * when the install is refused (e.g. "plugin manifest requires configSchema").
