@@ -3,9 +3,10 @@
  * formats as Schemas beside it. The kernel answers a call in one piece, so `stream` gives the whole reply as
  * chunks once it is in. Every call has one client timeout (the kernel has none, and can hang), the shortest of
  * `requestTimeoutMs`, `callTimeoutMs` and the turn's deadline (`Request.deadline`), naming the one that applied; its
- * body is read within `maxResponseBytes`, and interruption aborts the HTTP request. The kernel reports most failures inside an HTTP 200 body (`response.status_code`): they fail
- * as `BackendRejected` with `inBody: true`, the kernel's words cleared of every secret the client knows (the
- * URL's userinfo, the values `/core/llms/list` revealed).
+ * body is read within `maxResponseBytes`, and interruption aborts the HTTP request. The kernel reports most
+ * failures inside an HTTP 200 body (`response.status_code`): they fail as `BackendRejected` with `inBody: true`,
+ * the kernel's words cleared of every secret the client knows (the URL's userinfo, the values `/core/llms/list`
+ * revealed).
  *
  * The kernel discards `max_new_tokens` and `temperature`. `maxTokens` is applied here instead: a longer reply is
  * cut at the budget (about 4 characters a token, as `Backend.estimateTokens` counts) and finishes with reason

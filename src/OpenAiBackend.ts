@@ -8,9 +8,9 @@
  * wait for the next bytes of the body: an idle timeout, so a long but live generation is never cut off while a
  * stalled one is. `callTimeoutMs` bounds the whole call, so no byte pattern (a body trickled a byte at a time,
  * keep-alive comments forever) keeps it open past that; the turn's deadline (`Request.deadline`), when sooner, takes
- * its place under the same timer. A stream whose final `finish_reason` came but no
- * `[DONE]` ends as a success a second later (`finishGraceMs`). Interruption (and so a timeout) aborts the HTTP
- * request. A body over `maxResponseBytes` is `MalformedResponse`, and its reading stops.
+ * its place under the same timer. A stream whose final `finish_reason` came but no `[DONE]` ends as a success a
+ * second later (`finishGraceMs`). Interruption (and so a timeout) aborts the HTTP request. A body over
+ * `maxResponseBytes` is `MalformedResponse`, and its reading stops.
  *
  * Keys: each request takes the next key from `ApiKeys`. A failure whose kind cools a key down
  * (`BackendError.policies`) sends the same call again at once with the next free key, at most once per key (not

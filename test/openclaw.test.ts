@@ -278,6 +278,23 @@ describe("createStreamFn", () => {
     expect(kernel.count("/query")).toBe(1)
   })
 
+  it("an abort once `done` is out adds nothing: no second terminal event, the message stays as it ended", async () => {
+    const p = provider()
+    const controller = new AbortController()
+    const stream = await p.createStreamFn({ provider: "aios", modelId: "echo" })(modelFor(p, "echo"), user("late"), {
+      signal: controller.signal
+    })
+    const types: Array<string> = []
+    for await (const e of stream) {
+      types.push(e.type)
+      if (e.type === "done") controller.abort()
+    }
+    expect(types).toEqual(["start", "text_start", "text_delta", "text_end", "done"])
+    const result = await stream.result()
+    expect(result.stopReason).toBe("stop")
+    expect(result.errorMessage).toBeUndefined()
+  })
+
   it("the turn starts on the call: result() resolves without anyone iterating", async () => {
     const p = provider()
     const stream = await p.createStreamFn({ provider: "aios", modelId: "echo" })(modelFor(p, "echo"), user("unread"), {})

@@ -1,7 +1,7 @@
 /**
  * The OpenClaw `StreamFn`: runs one `Turn` on the plugin's runtime and maps its events one to one onto OpenClaw's
- * assistant-message events (a fold over the message being built). Translation only: rendering,
- * retries and parsing happen in `Turn`; what a failure means to OpenClaw is `failover.ts`.
+ * assistant-message events (a fold over the message being built). Translation only: rendering, retries and parsing
+ * happen in `Turn`; what a failure means to OpenClaw is `failover.ts`.
  *
  * @since 0.2.0
  */
@@ -321,13 +321,15 @@ export const makeStreamFn = (runtime: TurnRuntime): StreamFn =>
     Date.now()
   )
   const mailbox = Effect.runSync(Mailbox.make<AssistantMessageEvent>())
-  // Set as the terminal event is queued (uninterruptibly), so an abort that lands just after it adds nothing.
+  // Set as the terminal event is queued (uninterruptibly, so the two cannot part).
   let settled = false
   const emit = (event: AssistantMessageEvent) =>
     Effect.uninterruptible(Effect.suspend(() => {
       settled ||= isTerminal(event)
       return mailbox.offer(event)
     }))
+  // The final event, unless the turn already ended: an abort or a failure landing after `done` adds nothing.
+  const last = (event: () => AssistantMessageEvent) => Effect.suspend(() => (settled ? Effect.void : emit(event())))
   const signal = "problem" in checked ? undefined : checked.signal
   const turn = "problem" in checked
     ? emit(errorEvent(message, {
@@ -344,10 +346,9 @@ export const makeStreamFn = (runtime: TurnRuntime): StreamFn =>
       ))
   const program = emit({ type: "start", partial: message }).pipe(
     Effect.zipRight(turn),
-    Effect.catchAllCause((cause) => emit(failed(message, cause))),
-    // The caller's abort interrupts the turn wherever it is (its request, a retry wait): `aborted`, unless the turn
-    // had already ended.
-    Effect.onInterrupt(() => (settled ? Effect.void : emit(abortedEvent(message)))),
+    Effect.catchAllCause((cause) => last(() => failed(message, cause))),
+    // The caller's abort interrupts the turn wherever it is (its request, a retry wait).
+    Effect.onInterrupt(() => last(() => abortedEvent(message))),
     Effect.ensuring(mailbox.end)
   )
   const result = Effect.runPromiseExit(program, signal === undefined ? {} : { signal }).then(() => message)
