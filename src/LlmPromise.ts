@@ -25,6 +25,7 @@ import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import * as Aios from "./Aios.js"
 import * as AiosConfig from "./AiosConfig.js"
+import * as TextLogger from "./internal/textLogger.js"
 import * as Llm from "./Llm.js"
 
 /**
@@ -32,12 +33,7 @@ import * as Llm from "./Llm.js"
  *
  * @since 0.2.0
  */
-export interface Logger {
-  readonly debug?: ((message: string) => void) | undefined
-  readonly info: (message: string) => void
-  readonly warn: (message: string) => void
-  readonly error: (message: string) => void
-}
+export type Logger = TextLogger.Sink
 
 /**
  * @since 0.2.0
@@ -74,28 +70,10 @@ const invalidRequest = (message: string, cause?: unknown): Llm.LlmError =>
 
 const closedError = (): Llm.LlmError => invalidRequest("This LLM client is closed (close() was called)")
 
-/** Effect's log lines, as text, to `logger`; a logger that throws loses that line, never the call. */
+/** Effect's log lines, as text, to `logger` (`internal/textLogger.ts`); nothing without one. */
 const loggerLayer = (logger: Logger | undefined): Layer.Layer<never> => {
   if (logger === undefined || logger === null) return EffectLogger.replace(EffectLogger.defaultLogger, EffectLogger.none)
-  const forward = EffectLogger.make(({ annotations, logLevel, message }) => {
-    const text = [
-      `[aios] ${Array.isArray(message) ? message.map(String).join(" ") : String(message)}`,
-      ...[...annotations].map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`)
-    ].join(" ")
-    const write = logLevel._tag === "Error" || logLevel._tag === "Fatal"
-      ? logger.error
-      : logLevel._tag === "Warning"
-      ? logger.warn
-      : logLevel._tag === "Info"
-      ? logger.info
-      : logger.debug
-    try {
-      if (typeof write === "function") write.call(logger, text)
-    } catch {
-      // The caller's logger failed; the call goes on.
-    }
-  })
-  const replaced = EffectLogger.replace(EffectLogger.defaultLogger, forward)
+  const replaced = EffectLogger.replace(EffectLogger.defaultLogger, TextLogger.make(logger))
   return typeof logger.debug === "function"
     ? Layer.merge(replaced, EffectLogger.minimumLogLevel(LogLevel.Debug))
     : replaced

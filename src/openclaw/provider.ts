@@ -22,6 +22,7 @@ import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Option from "effect/Option"
 import * as Aios from "../Aios.js"
 import * as AiosConfig from "../AiosConfig.js"
+import * as TextLogger from "../internal/textLogger.js"
 import { ModelCatalog } from "../ModelCatalog.js"
 import * as Failover from "./failover.js"
 import { AUTH_ENV_VAR, type ModelRow, PROVIDER_ID, providerEntry, type ProviderEntry, rowFor, type RuntimeModel } from "./models.js"
@@ -42,12 +43,7 @@ export interface ModelHookContext {
  *
  * @since 0.2.0
  */
-export interface HostLogger {
-  readonly debug?: ((message: string) => void) | undefined
-  readonly info: (message: string) => void
-  readonly warn: (message: string) => void
-  readonly error: (message: string) => void
-}
+export type HostLogger = TextLogger.Sink
 
 /**
  * What an auth method's `run` returns: a config patch with the loopback provider entry.
@@ -90,20 +86,7 @@ export interface AiosProviderPlugin {
 }
 
 /** Effect logs go to the host's logger: stdout belongs to OpenClaw (its `--json` output). */
-const hostLogger = (logger: HostLogger): Layer.Layer<never> =>
-  Logger.replace(
-    Logger.defaultLogger,
-    Logger.make(({ annotations, logLevel, message }) => {
-      const text = [
-        `[aios] ${Array.isArray(message) ? message.join(" ") : String(message)}`,
-        ...[...annotations].map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`)
-      ].join(" ")
-      if (logLevel._tag === "Error" || logLevel._tag === "Fatal") logger.error(text)
-      else if (logLevel._tag === "Warning") logger.warn(text)
-      else if (logLevel._tag === "Info") logger.info(text)
-      else logger.debug?.(text)
-    })
-  )
+const hostLogger = (logger: HostLogger): Layer.Layer<never> => Logger.replace(Logger.defaultLogger, TextLogger.make(logger))
 
 /**
  * Writes to stderr, never stdout: the logger when the host gives none.

@@ -98,6 +98,31 @@ const toolCallAt = (b: Builder, id: string): readonly [number, ToolCall] | undef
   return undefined
 }
 
+/** Appends `delta` to the open block of `kind`, first closing the other kind's and opening one when none is. */
+const appendTo = (
+  b: Builder,
+  kind: "text" | "thinking",
+  delta: string
+): readonly [Builder, ReadonlyArray<AssistantMessageEvent>] => {
+  const content = b.message.content
+  const openIndex = kind === "text" ? b.openText : b.openThinking
+  const [, out] = openIndex === undefined ? close(b) : [b, []]
+  let index = openIndex
+  if (index === undefined) {
+    content.push(kind === "text" ? { type: "text", text: "" } : { type: "thinking", thinking: "" })
+    index = content.length - 1
+    out.push({ type: `${kind}_start`, contentIndex: index, partial: b.message })
+  }
+  const block = content[index]
+  if (block?.type === "text") block.text += delta
+  else if (block?.type === "thinking") block.thinking += delta
+  out.push({ type: `${kind}_delta`, contentIndex: index, delta, partial: b.message })
+  const opened: Builder = kind === "text"
+    ? { message: b.message, openText: index, openThinking: undefined }
+    : { message: b.message, openText: undefined, openThinking: index }
+  return [openIndex === undefined ? opened : b, out]
+}
+
 /**
  * One turn event → the OpenClaw events it stands for.
  *
@@ -106,32 +131,10 @@ const toolCallAt = (b: Builder, id: string): readonly [number, ToolCall] | undef
 export const step = (b: Builder, event: TurnEvent): readonly [Builder, ReadonlyArray<AssistantMessageEvent>] => {
   const content = b.message.content
   switch (event._tag) {
-    case "TextDelta": {
-      const [open, out] = b.openText === undefined ? close(b) : [b, []]
-      let index = open.openText
-      if (index === undefined) {
-        content.push({ type: "text", text: "" })
-        index = content.length - 1
-        out.push({ type: "text_start", contentIndex: index, partial: b.message })
-      }
-      const block = content[index]
-      if (block?.type === "text") block.text += event.text
-      out.push({ type: "text_delta", contentIndex: index, delta: event.text, partial: b.message })
-      return [index === open.openText ? open : { message: b.message, openText: index, openThinking: undefined }, out]
-    }
-    case "ThinkingDelta": {
-      const [open, out] = b.openThinking === undefined ? close(b) : [b, []]
-      let index = open.openThinking
-      if (index === undefined) {
-        content.push({ type: "thinking", thinking: "" })
-        index = content.length - 1
-        out.push({ type: "thinking_start", contentIndex: index, partial: b.message })
-      }
-      const block = content[index]
-      if (block?.type === "thinking") block.thinking += event.text
-      out.push({ type: "thinking_delta", contentIndex: index, delta: event.text, partial: b.message })
-      return [index === open.openThinking ? open : { message: b.message, openText: undefined, openThinking: index }, out]
-    }
+    case "TextDelta":
+      return appendTo(b, "text", event.text)
+    case "ThinkingDelta":
+      return appendTo(b, "thinking", event.text)
     case "ToolCallStart": {
       const [closed, out] = close(b)
       content.push({ type: "toolCall", id: event.id, name: event.name, arguments: {} })
