@@ -1,31 +1,19 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as Logger from "effect/Logger"
 import * as TestClock from "effect/TestClock"
 import { AiosConfig } from "../src/AiosConfig.js"
 import { Backend } from "../src/Backend.js"
 import { ModelCatalog } from "../src/ModelCatalog.js"
 import * as OpenClawModels from "../src/openclaw/models.js"
 import * as ReferenceKernel from "../src/testing/ReferenceKernel.js"
-import { backendStack } from "./util.js"
+import { backendStack, capturingLogs } from "./util.js"
 
 const SECRET = "sk-PLANTED-4f9c2e7a"
 
 const withStack = (options: ReferenceKernel.Options = {}, config = {}) =>
 <A, E>(effect: Effect.Effect<A, E, ModelCatalog | Backend | AiosConfig | ReferenceKernel.ReferenceKernel>) =>
   Effect.provide(effect, backendStack(options, { catalogTtlMs: 60_000, ...config }))
-
-/** Runs `effect` with every log line captured (message and annotations, as the default logger would print). */
-const capturingLogs = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-  Effect.gen(function*() {
-    const lines: Array<string> = []
-    const logger = Logger.make((options) => {
-      lines.push(`${options.logLevel.label} ${JSON.stringify(options.message)} ${JSON.stringify([...options.annotations])}`)
-    })
-    const result = yield* effect.pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
-    return { result, lines }
-  })
 
 describe("ModelCatalog", () => {
   it.effect("serves from cache within the TTL and refetches after it (TestClock)", () =>

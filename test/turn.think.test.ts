@@ -7,6 +7,7 @@ import { makeThinkSplitter, type Piece } from "../src/internal/turn/think.js"
 import type * as AiosConfig from "../src/AiosConfig.js"
 import * as ReferenceKernel from "../src/testing/ReferenceKernel.js"
 import { Turn, type TurnEvent } from "../src/Turn.js"
+import { chunk } from "./ToolTags.arbitraries.js"
 import { aiosStack } from "./util.js"
 
 /** An independent oracle: sections by regular expression (an unclosed one runs to the end). */
@@ -26,26 +27,13 @@ const thinkText = fc.array(
   { maxLength: 40 }
 ).map((parts) => parts.join(""))
 
-/** `text` cut at the given points. */
-const cut = (text: string, points: ReadonlyArray<number>) => {
-  const at = [...new Set(points.map((p) => p % (text.length + 1)))].sort((a, b) => a - b)
-  const out: Array<string> = []
-  let from = 0
-  for (const p of at) {
-    out.push(text.slice(from, p))
-    from = p
-  }
-  out.push(text.slice(from))
-  return out
-}
-
 describe("think splitter", () => {
   it.prop("for any text and any chunking: the text and the thinking of the oracle, in order", [
     thinkText,
     fc.array(fc.nat(), { maxLength: 12 })
   ], ([text, points]) => {
     const splitter = makeThinkSplitter()
-    const pieces = [...cut(text, points).flatMap((c) => splitter.push(c)), ...splitter.end()]
+    const pieces = [...chunk(text, points).flatMap((c) => splitter.push(c)), ...splitter.end()]
     expect(joined(pieces)).toEqual(oracle(text))
     // Adjacent pieces of the same kind within one push are merged, and none is empty.
     expect(pieces.every((p) => p.text !== "")).toBe(true)

@@ -2,6 +2,7 @@ import type * as HttpClient from "@effect/platform/HttpClient"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
 import * as AiosBackend from "../src/AiosBackend.js"
 import * as Aios from "../src/Aios.js"
 import * as AiosConfig from "../src/AiosConfig.js"
@@ -74,3 +75,14 @@ export const nativeReadTool: Backend.Tool = {
   name: "read",
   parameters: { type: "object", properties: { path: { type: "string" } }, required: ["path"] }
 }
+
+/** Runs `effect` with every log line captured (level, message and annotations, as the default logger would print). */
+export const capturingLogs = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.gen(function*() {
+    const lines: Array<string> = []
+    const logger = Logger.make((options) => {
+      lines.push(`${options.logLevel.label} ${JSON.stringify(options.message)} ${JSON.stringify([...options.annotations])}`)
+    })
+    const result = yield* effect.pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+    return { result, lines }
+  })

@@ -5,27 +5,15 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as Logger from "effect/Logger"
 import * as TestClock from "effect/TestClock"
 import * as fc from "fast-check"
 import { Backend } from "../src/Backend.js"
 import * as ModelList from "../src/internal/modelList.js"
 import { ModelCatalog } from "../src/ModelCatalog.js"
 import * as ReferenceKernel from "../src/testing/ReferenceKernel.js"
-import { backendStack } from "./util.js"
+import { backendStack, capturingLogs } from "./util.js"
 
 const SECRET = "sk-CANARY-catalog-31c7"
-
-/** Runs `effect`, capturing every log line. */
-const capturingLogs = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-  Effect.gen(function*() {
-    const lines: Array<string> = []
-    const logger = Logger.make((options) => {
-      lines.push(`${options.logLevel.label} ${JSON.stringify(options.message)} ${JSON.stringify([...options.annotations])}`)
-    })
-    const result = yield* effect.pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
-    return { result, lines }
-  })
 
 // The bad entries of issue 17, some with a planted secret beside them (`id` is the name on /v1/models).
 const bad: ReadonlyArray<ReferenceKernel.ModelSpec> = [

@@ -8,7 +8,6 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
-import * as Logger from "effect/Logger"
 import * as Stream from "effect/Stream"
 import * as fc from "fast-check"
 import * as AiosBackend from "../src/AiosBackend.js"
@@ -20,7 +19,7 @@ import * as ModelCatalogModule from "../src/ModelCatalog.js"
 import { ModelCatalog } from "../src/ModelCatalog.js"
 import * as OpenAiBackend from "../src/OpenAiBackend.js"
 import * as ReferenceKernel from "../src/testing/ReferenceKernel.js"
-import { backendStack, deadUrl } from "./util.js"
+import { backendStack, capturingLogs as capturing, deadUrl } from "./util.js"
 
 const PASSWORD = "pw-CANARY-7f3a91"
 const USER = "user-CANARY-2b8e"
@@ -42,16 +41,8 @@ const expectNoCanary = (text: string) => {
   for (const canary of canaries) expect(text).not.toContain(canary)
 }
 
-/** Runs `effect`, capturing every log line (message and annotations). */
-const capturingLogs = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-  Effect.gen(function*() {
-    const lines: Array<string> = []
-    const logger = Logger.make((options) => {
-      lines.push(`${options.logLevel.label} ${JSON.stringify(options.message)} ${JSON.stringify([...options.annotations])}`)
-    })
-    const result = yield* Effect.either(effect.pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger))))
-    return { result, lines }
-  })
+/** Runs `effect` to an `Either`, capturing every log line. */
+const capturingLogs = <A, E, R>(effect: Effect.Effect<A, E, R>) => capturing(Effect.either(effect))
 
 describe("Redact.url", () => {
   const table: ReadonlyArray<readonly [string, string]> = [
